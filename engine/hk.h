@@ -1,0 +1,79 @@
+/*
+ * hk.h - the hsmtls key-offload engine: the one header that server/ and
+ * tokens/ include from engine/.
+ *
+ * An hk_engine owns one PKCS#11 module (loaded through libp11), the login
+ * to one token, a pool of PKCS#11 sessions for key operations, and the
+ * built-in OpenSSL provider "hsmtls" through which libssl and libcrypto
+ * reach keys on the token.  An hk_key is a private key on that token; its
+ * EVP_PKEY carries only public parts and a reference to the token object.
+ *
+ * Callers never see a PKCS#11 type.  Functions return 0/-1 or a pointer/NULL;
+ * on failure hk_engine_error() holds one line naming the cause.
+ */
+#ifndef HK_H
+#define HK_H
+
+#include <stdint.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+struct hk_engine;
+struct hk_key;
+
+/*
+ * Load the "default" and "hsmtls" providers into the default library
+ * context.  Call before any SSL_CTX_new().  No PKCS#11 call is made yet, so
+ * a process may still fork (daemonise) after this.
+ */
+struct hk_engine *hk_engine_new(void);
+
+/* Close sessions, log out, C_Finalize, wipe the PIN.  NULL is a no-op. */
+void hk_engine_free(struct hk_engine *e);
+
+/* The last error, one line without a newline; "" when there is none. */
+const char *hk_engine_error(const struct hk_engine *e);
+
+/*
+ * Find the private key named by an RFC 7512 URI and make it usable.
+ *
+ *  uri        "pkcs11:token=...;object=...;id=%01;type=private?pin-source=..."
+ *  module     PKCS#11 module path (--module), or NULL: the URI's module-path,
+ *             else the default (SoftHSMv2).  Both given and different: error.
+ *  pin_file   PIN file (--pin-file), or NULL: the URI's pin-source.  Both
+ *             given: error.  pin-value in the URI: error.
+ *  cert       the certificate the key must match, or NULL.  When several
+ *             keys match the URI, the one whose public key equals the
+ *             certificate's is used; no match is an error.  Without a
+ *             certificate the URI must match exactly one private key.
+ *
+ * The first call loads the module and logs in (exactly one C_Login: a wrong
+ * PIN is reported, never retried).  Later calls must name the same module
+ * and token.  The engine owns the returned key.
+ */
+struct hk_key *hk_engine_load_key(struct hk_engine *e, const char *uri,
+    const char *module, const char *pin_file, X509 *cert);
+
+/* The EVP_PKEY for libssl/libcrypto, owned by the key: EVP_PKEY_up_ref() to keep it. */
+EVP_PKEY *hk_key_pkey(const struct hk_key *k);
+
+/* The key's canonical PKCS#11 URI (token, object label, id, type). */
+const char *hk_key_uri(const struct hk_key *k);
+
+/*
+ * Sign a fresh random value on the token and verify the signature with the
+ * certificate's public key.  On mismatch the error names cert_name and the
+ * key URI.
+ */
+int hk_key_selftest(struct hk_engine *e, const struct hk_key *k, X509 *cert,
+    const char *cert_name);
+
+/* Counters, read without stopping the engine. */
+struct hk_stats {
+	uint64_t sign_ok;       /* C_Sign calls that returned CKR_OK */
+	uint64_t sign_failed;   /* C_Sign calls that failed */
+	uint64_t sessions_open; /* PKCS#11 sessions the pool holds now */
+};
+void hk_engine_stats(const struct hk_engine *e, struct hk_stats *st);
+
+#endif /* HK_H */
