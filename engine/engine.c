@@ -1,0 +1,266 @@
+/*
+ * engine.c - the public face of the engine (hk.h): one module, one token
+ * login, the keys loaded from it, and the start-up self-test.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include "hk_internal.h"
+#include "hk_uri.h"
+
+struct hk_engine *
+hk_engine_new(void)
+{
+	struct hk_engine *e;
+
+	if (hk_provider_register() != 0)
+		return NULL;
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		hk_provider_unregister();
+		return NULL;
+	}
+	atomic_init(&e->sign_ok, 0);
+	atomic_init(&e->sign_failed, 0);
+	return e;
+}
+
+void
+hk_engine_free(struct hk_engine *e)
+{
+	struct hk_key *k, *next;
+
+	if (e == NULL)
+		return;
+	for (k = e->keys; k != NULL; k = next) {
+		next = k->next;
+		hk_key_free(k);
+	}
+	hk_p11_close(e->p11);
+	hk_pin_free(e->pin);
+	free(e->module);
+	free(e);
+	hk_provider_unregister();
+}
+
+void
+hk_engine_stats(const struct hk_engine *e, struct hk_stats *st)
+{
+	uint64_t open = 0;
+
+	memset(st, 0, sizeof(*st));
+	st->sign_ok = atomic_load(&e->sign_ok);
+	st->sign_failed = atomic_load(&e->sign_failed);
+	if (e->p11 != NULL)
+		hk_p11_stats(e->p11, &open);
+	st->sessions_open = open;
+}
+
+/* --module beats nothing, must agree with the URI's module-path. */
+static const char *
+pick_module(struct hk_engine *e, P11KitUri *uri, const char *module)
+{
+	const char *um = p11_kit_uri_get_module_path(uri);
+
+	if (module != NULL && um != NULL && strcmp(module, um) != 0) {
+		hk_seterr(e, "two module paths: --module '%s' and module-path "
+		    "'%s' in the key URI", module, um);
+		return NULL;
+	}
+	if (module == NULL)
+		module = um != NULL ? um : HK_DEFAULT_MODULE;
+	return module;
+}
+
+static struct hk_pin *
+read_pin(struct hk_engine *e, P11KitUri *uri, const char *pin_file)
+{
+	const char *source = p11_kit_uri_get_pin_source(uri);
+	struct hk_pin *pin;
+
+	if (pin_file != NULL && source != NULL) {
+		hk_seterr(e, "two PINs: --pin-file and pin-source in the key "
+		    "URI; give one");
+		return NULL;
+	}
+	if (pin_file != NULL)
+		pin = hk_pin_read_file(pin_file, e->err, sizeof(e->err));
+	else if (source != NULL)
+		pin = hk_pin_from_source(source, e->err, sizeof(e->err));
+	else
+		return NULL;    /* no PIN: fine if the token needs no login */
+	return pin;
+}
+
+/* First key: load the module, read the PIN once, log in once. */
+static int
+open_token(struct hk_engine *e, const char *s, const char *module,
+    const char *pin_file)
+{
+	P11KitUri *uri;
+	const char *m;
+	int rc = -1;
+
+	if ((uri = hk_uri_parse(s, e->err, sizeof(e->err))) == NULL)
+		return -1;
+	if ((m = pick_module(e, uri, module)) == NULL)
+		goto end;
+	if (e->p11 != NULL) {
+		if (strcmp(m, e->module) != 0 || !hk_p11_same_token(e->p11, s))
+			hk_seterr(e, "'%s': all keys must be on one token of "
+			    "one module", s);
+		else
+			rc = 0;
+		goto end;
+	}
+	e->err[0] = '\0';
+	e->pin = read_pin(e, uri, pin_file);
+	if (e->pin == NULL && e->err[0] != '\0')
+		goto end;
+	if ((e->module = strdup(m)) == NULL)
+		goto end;
+	e->p11 = hk_p11_open(m, s, e->pin, e->err, sizeof(e->err));
+	rc = e->p11 != NULL ? 0 : -1;
+end:
+	p11_kit_uri_free(uri);
+	return rc;
+}
+
+/* pkcs11:token=..;object=..;id=..;type=private, percent-encoded. */
+static char *
+canonical_uri(const struct hk_p11 *p, const struct hk_key *k)
+{
+	P11KitUri *uri = p11_kit_uri_new();
+	CK_TOKEN_INFO *ti = p11_kit_uri_get_token_info(uri);
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	const char *label = hk_p11_token_label(p);
+	CK_ATTRIBUTE attrs[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, k->label, strlen(k->label) },
+		{ CKA_ID, k->id, k->id_len },
+	};
+	char *s = NULL;
+
+	if (uri == NULL)
+		return NULL;
+	memset(ti->label, ' ', sizeof(ti->label));
+	memcpy(ti->label, label, strlen(label));
+	p11_kit_uri_set_attributes(uri, attrs, k->id_len ? 3 : 2);
+	if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &s) !=
+	    P11_KIT_URI_OK)
+		s = NULL;
+	p11_kit_uri_free(uri);
+	return s;
+}
+
+/* With a certificate, the key whose public half it holds; else the one key. */
+static struct hk_key *
+choose(struct hk_engine *e, struct hk_key **list, int n, X509 *cert,
+    const char *s)
+{
+	struct hk_key **pp, *k;
+	EVP_PKEY *cpub = cert != NULL ? X509_get0_pubkey(cert) : NULL;
+
+	for (pp = list; *pp != NULL; pp = &(*pp)->next) {
+		if (cert != NULL && (cpub == NULL ||
+		    EVP_PKEY_eq(cpub, (*pp)->pub) != 1))
+			continue;
+		if (cert == NULL && n != 1)
+			break;
+		k = *pp;
+		*pp = k->next;
+		k->next = NULL;
+		return k;
+	}
+	if (cert != NULL)
+		hk_seterr(e, "certificate does not match key '%s': no private "
+		    "key it names has the certificate's public key", s);
+	else
+		hk_seterr(e, "%d private keys match '%s'; name one with object= "
+		    "or id=", n, s);
+	return NULL;
+}
+
+static void
+free_list(struct hk_key *k)
+{
+	struct hk_key *next;
+
+	for (; k != NULL; k = next) {
+		next = k->next;
+		hk_key_free(k);
+	}
+}
+
+struct hk_key *
+hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
+    const char *pin_file, X509 *cert)
+{
+	struct hk_key *list = NULL, *k = NULL;
+	int n;
+
+	if (open_token(e, uri, module, pin_file) != 0)
+		return NULL;
+	n = hk_p11_find_keys(e->p11, uri, cert, &list, e->err, sizeof(e->err));
+	if (n <= 0)
+		return NULL;
+	if ((k = choose(e, &list, n, cert, uri)) == NULL)
+		goto err;
+	k->e = e;
+	if ((k->uri = canonical_uri(e->p11, k)) == NULL ||
+	    hk_key_make_pkey(k) != 0) {
+		hk_seterr(e, "'%s': cannot make an OpenSSL key for it", uri);
+		goto err;
+	}
+	free_list(list);
+	k->next = e->keys;
+	e->keys = k;
+	return k;
+err:
+	hk_key_free(k);
+	free_list(list);
+	return NULL;
+}
+
+/* Sign random bytes through libcrypto as libssl would; verify in software. */
+int
+hk_key_selftest(struct hk_engine *e, const struct hk_key *k, X509 *cert,
+    const char *cert_name)
+{
+	unsigned char msg[32], sig[1024];
+	size_t siglen = sizeof(sig);
+	EVP_MD_CTX *sctx = EVP_MD_CTX_new(), *vctx = EVP_MD_CTX_new();
+	EVP_PKEY *cpub = X509_get0_pubkey(cert);
+	int ok = 0;
+
+	if (sctx == NULL || vctx == NULL || cpub == NULL ||
+	    RAND_bytes(msg, sizeof(msg)) != 1)
+		goto end;
+	if (EVP_DigestSignInit_ex(sctx, NULL, "SHA256", NULL, NULL, k->pkey,
+	    NULL) != 1 ||
+	    EVP_DigestSign(sctx, sig, &siglen, msg, sizeof(msg)) != 1) {
+		unsigned long ec = ERR_peek_last_error();
+		char buf[256];
+
+		ERR_error_string_n(ec, buf, sizeof(buf));
+		hk_seterr(e, "self-test: signing with '%s' failed: %s", k->uri,
+		    ec ? buf : "unknown error");
+		goto clear;
+	}
+	ok = EVP_DigestVerifyInit_ex(vctx, NULL, "SHA256", NULL, NULL, cpub,
+	    NULL) == 1 && EVP_DigestVerify(vctx, sig, siglen, msg,
+	    sizeof(msg)) == 1;
+	if (!ok)
+		hk_seterr(e, "certificate '%s' does not match key '%s': the "
+		    "token's signature does not verify", cert_name, k->uri);
+	goto clear;
+end:
+	hk_seterr(e, "self-test: out of memory");
+clear:
+	ERR_clear_error();
+	EVP_MD_CTX_free(sctx);
+	EVP_MD_CTX_free(vctx);
+	return ok ? 0 : -1;
+}

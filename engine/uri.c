@@ -1,0 +1,60 @@
+/*
+ * uri.c - RFC 7512 PKCS#11 URIs, parsed by p11-kit, with the rules hsmtls
+ * adds: a PIN never sits in a URI (pin-value is refused), every attribute
+ * must be understood, and a key URI names a private key.
+ */
+#include "config.h"
+
+#include <string.h>
+#include "hk_internal.h"
+#include "hk_uri.h"
+
+P11KitUri *
+hk_uri_parse(const char *s, char *err, size_t errlen)
+{
+	P11KitUri *uri;
+	int rc;
+
+	if (s == NULL || strncmp(s, "pkcs11:", 7) != 0) {
+		hk_fmterr(err, errlen, "key '%s' is not a PKCS#11 URI "
+		    "(want pkcs11:token=...;object=...)", s ? s : "");
+		return NULL;
+	}
+	if ((uri = p11_kit_uri_new()) == NULL) {
+		hk_fmterr(err, errlen, "out of memory");
+		return NULL;
+	}
+	rc = p11_kit_uri_parse(s, P11_KIT_URI_FOR_ANY, uri);
+	if (rc != P11_KIT_URI_OK) {
+		hk_fmterr(err, errlen, "PKCS#11 URI '%s': %s", s,
+		    p11_kit_uri_message(rc));
+		goto err;
+	}
+	if (p11_kit_uri_get_pin_value(uri) != NULL) {
+		hk_fmterr(err, errlen, "PKCS#11 URI: pin-value is refused: a PIN "
+		    "never sits in a URI; use pin-source=file:... or --pin-file");
+		goto err;
+	}
+	if (p11_kit_uri_any_unrecognized(uri)) {
+		hk_fmterr(err, errlen, "PKCS#11 URI '%s': unrecognized attribute",
+		    s);
+		goto err;
+	}
+	return uri;
+err:
+	p11_kit_uri_free(uri);
+	return NULL;
+}
+
+/* The CKA_CLASS the URI asks for, or -1 when it names none. */
+long
+hk_uri_class(P11KitUri *uri)
+{
+	CK_ATTRIBUTE *a = p11_kit_uri_get_attribute(uri, CKA_CLASS);
+	CK_OBJECT_CLASS c;
+
+	if (a == NULL || a->ulValueLen != sizeof(c))
+		return -1;
+	memcpy(&c, a->pValue, sizeof(c));
+	return (long)c;
+}
