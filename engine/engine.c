@@ -24,6 +24,8 @@ hk_engine_new(void)
 	}
 	atomic_init(&e->sign_ok, 0);
 	atomic_init(&e->sign_failed, 0);
+	atomic_init(&e->decrypt_ok, 0);
+	atomic_init(&e->decrypt_failed, 0);
 	return e;
 }
 
@@ -53,6 +55,8 @@ hk_engine_stats(const struct hk_engine *e, struct hk_stats *st)
 	memset(st, 0, sizeof(*st));
 	st->sign_ok = atomic_load(&e->sign_ok);
 	st->sign_failed = atomic_load(&e->sign_failed);
+	st->decrypt_ok = atomic_load(&e->decrypt_ok);
+	st->decrypt_failed = atomic_load(&e->decrypt_failed);
 	if (e->p11 != NULL)
 		hk_p11_stats(e->p11, &open);
 	st->sessions_open = open;
@@ -263,4 +267,18 @@ clear:
 	EVP_MD_CTX_free(sctx);
 	EVP_MD_CTX_free(vctx);
 	return ok ? 0 : -1;
+}
+
+int
+hk_key_enable_rsa_kx(struct hk_engine *e, struct hk_key *k)
+{
+	if (k->type != EVP_PKEY_RSA) {
+		hk_seterr(e, "key '%s' is not RSA: RSA key exchange needs an "
+		    "RSA key", k->uri);
+		return -1;
+	}
+	if (hk_p11_check_raw_decrypt(e->p11, k, e->err, sizeof(e->err)) != 0)
+		return -1;
+	k->rsa_kx = 1;
+	return 0;
 }

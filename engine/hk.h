@@ -68,10 +68,19 @@ const char *hk_key_uri(const struct hk_key *k);
 int hk_key_selftest(struct hk_engine *e, const struct hk_key *k, X509 *cert,
     const char *cert_name);
 
+/*
+ * Allow TLS 1.2 RSA key exchange with this key.  Refused unless the key has
+ * CKA_DECRYPT and the token offers raw RSA (CKM_RSA_X_509): the pre-master
+ * secret is always unpadded here, in constant time, never by the token.
+ */
+int hk_key_enable_rsa_kx(struct hk_engine *e, struct hk_key *k);
+
 /* Counters, read without stopping the engine. */
 struct hk_stats {
 	uint64_t sign_ok;       /* C_Sign calls that returned CKR_OK */
 	uint64_t sign_failed;   /* C_Sign calls that failed */
+	uint64_t decrypt_ok;    /* pre-master decryptions (valid or not) */
+	uint64_t decrypt_failed; /* token failures while decrypting */
 	uint64_t sessions_open; /* PKCS#11 sessions the pool holds now */
 };
 void hk_engine_stats(const struct hk_engine *e, struct hk_stats *st);

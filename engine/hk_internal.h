@@ -35,6 +35,7 @@ struct hk_key {
 	EVP_PKEY *pub;          /* public key, default provider */
 	EVP_PKEY *pkey;         /* the hsmtls provider's key libssl uses */
 	char *uri;
+	int rsa_kx;             /* RSA key exchange checked and enabled */
 	struct hk_key *next;
 };
 
@@ -46,6 +47,8 @@ struct hk_engine {
 	struct hk_key *keys;
 	atomic_uint_fast64_t sign_ok;
 	atomic_uint_fast64_t sign_failed;
+	atomic_uint_fast64_t decrypt_ok;
+	atomic_uint_fast64_t decrypt_failed;
 };
 
 /* error.c */
@@ -76,6 +79,11 @@ int hk_p11_sign(struct hk_p11 *p, const struct hk_key *k, enum hk_mech mech,
     int md_nid, int saltlen, const unsigned char *in, size_t inlen,
     unsigned char *sig, size_t *siglen, char *err, size_t errlen);
 void hk_p11_stats(struct hk_p11 *p, uint64_t *sessions_open);
+unsigned long hk_p11_decrypt_raw(struct hk_p11 *p, const struct hk_key *k,
+    const unsigned char *in, size_t inlen, unsigned char *out, size_t outsize);
+int hk_p11_rv_is_data_error(unsigned long rv);
+int hk_p11_check_raw_decrypt(struct hk_p11 *p, const struct hk_key *k,
+    char *err, size_t errlen);
 
 /* key.c */
 struct hk_key *hk_key_new(void);
@@ -86,6 +94,13 @@ int hk_key_make_pkey(struct hk_key *k);
 int hk_key_sign(const struct hk_key *k, enum hk_mech mech, int md_nid,
     int saltlen, const unsigned char *dgst, size_t dlen,
     unsigned char *sig, size_t *siglen);
+
+/* Decrypt a TLS RSA pre-master secret: raw RSA on the token, then the
+ * constant-time check.  0, or -1 only for a token failure that does not
+ * depend on the ciphertext's content. */
+int hk_key_decrypt_premaster(const struct hk_key *k, const unsigned char *in,
+    size_t inlen, unsigned client_version, unsigned alt_version,
+    unsigned char out[48]);
 
 /* provider.c */
 #define HK_PROVIDER_NAME "hsmtls"

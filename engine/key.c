@@ -8,7 +8,12 @@
 #include <stdlib.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <string.h>
+#include <openssl/rand.h>
 #include "hk_internal.h"
+#include "hk_rsa_kx.h"
+
+#define MAX_MODULUS 1024    /* bytes: 8192-bit RSA */
 
 struct hk_key *
 hk_key_new(void)
@@ -83,4 +88,45 @@ const char *
 hk_key_uri(const struct hk_key *k)
 {
 	return k->uri;
+}
+
+/*
+ * The random substitute is drawn first, the token's result is judged in
+ * constant time, and the two are merged without a branch.  A ciphertext the
+ * token rejects as data (wrong length, not below the modulus) is judged as
+ * an all-zero block, i.e. replaced too: only a failure of the token itself
+ * (session, device) fails the handshake, and that does not depend on the
+ * padding.  No log line is written on this path.
+ */
+int
+hk_key_decrypt_premaster(const struct hk_key *k, const unsigned char *in,
+    size_t inlen, unsigned client_version, unsigned alt_version,
+    unsigned char out[HK_TLS_PREMASTER_LEN])
+{
+	unsigned char rnd[HK_TLS_PREMASTER_LEN], em[MAX_MODULUS];
+	int klen = EVP_PKEY_get_size(k->pub);
+	unsigned long rv;
+	int rc = -1;
+
+	if (klen <= 0 || klen > MAX_MODULUS ||
+	    RAND_priv_bytes(rnd, sizeof(rnd)) != 1)
+		return -1;
+	rv = hk_p11_decrypt_raw(k->e->p11, k, in, inlen, em, (size_t)klen);
+	if (hk_p11_rv_is_data_error(rv)) {
+		memset(em, 0, (size_t)klen);
+		rv = 0;
+	}
+	if (rv == 0)
+		rc = hk_tls_premaster(em, (size_t)klen, client_version,
+		    alt_version, rnd, out);
+	if (rc == 0)
+		atomic_fetch_add(&k->e->decrypt_ok, 1);
+	else
+		atomic_fetch_add(&k->e->decrypt_failed, 1);
+	OPENSSL_cleanse(em, sizeof(em));
+	OPENSSL_cleanse(rnd, sizeof(rnd));
+	if (rc != 0)
+		ERR_raise_data(ERR_LIB_USER, ERR_R_OPERATION_FAIL,
+		    "hsmtls: token decryption failed");
+	return rc;
 }

@@ -578,19 +578,51 @@ hash_mech(int md_nid, CK_RSA_PKCS_MGF_TYPE *mgf)
 	}
 }
 
+typedef CK_RV (*op_init_fn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR,
+    CK_OBJECT_HANDLE);
+typedef CK_RV (*op_fn)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR,
+    CK_ULONG_PTR);
+
 static CK_RV
-sign_once(struct hk_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-    CK_MECHANISM *m, const unsigned char *in, size_t inlen,
-    unsigned char *sig, size_t *siglen)
+op_once(CK_SESSION_HANDLE s, op_init_fn init, op_fn op, CK_MECHANISM *m,
+    CK_OBJECT_HANDLE h, const unsigned char *in, size_t inlen,
+    unsigned char *out, size_t *outlen)
 {
-	CK_ULONG len = *siglen;
+	CK_ULONG len = *outlen;
 	CK_RV rv;
 
-	rv = p->f->C_SignInit(s, m, h);
+	rv = init(s, m, h);
 	if (rv != CKR_OK)
 		return rv;
-	rv = p->f->C_Sign(s, (CK_BYTE_PTR)in, inlen, sig, &len);
-	*siglen = len;
+	rv = op(s, (CK_BYTE_PTR)in, inlen, out, &len);
+	*outlen = len;
+	return rv;
+}
+
+/* One single-part operation on a pooled session.  A session the token
+ * dropped is replaced and the operation retried once; any other failure
+ * is the operation's alone. */
+static CK_RV
+run_op(struct hk_p11 *p, op_init_fn init, op_fn op, CK_MECHANISM *m,
+    CK_OBJECT_HANDLE h, const unsigned char *in, size_t inlen,
+    unsigned char *out, size_t *outlen)
+{
+	CK_SESSION_HANDLE s;
+	CK_RV rv = CKR_OK;
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((rv = session_get(p, &s)) != CKR_OK)
+			break;
+		rv = op_once(s, init, op, m, h, in, inlen, out, outlen);
+		if (rv == CKR_SESSION_HANDLE_INVALID ||
+		    rv == CKR_SESSION_CLOSED) {
+			session_drop(p, s);
+			continue;
+		}
+		session_put(p, s);
+		break;
+	}
 	return rv;
 }
 
@@ -601,9 +633,7 @@ hk_p11_sign(struct hk_p11 *p, const struct hk_key *k, enum hk_mech mech,
 {
 	CK_RSA_PKCS_PSS_PARAMS pss;
 	CK_MECHANISM m = { CKM_RSA_PKCS, NULL, 0 };
-	CK_SESSION_HANDLE s;
 	CK_RV rv;
-	int attempt;
 
 	if (mech == HK_MECH_ECDSA) {
 		m.mechanism = CKM_ECDSA;
@@ -618,23 +648,77 @@ hk_p11_sign(struct hk_p11 *p, const struct hk_key *k, enum hk_mech mech,
 		m.pParameter = &pss;
 		m.ulParameterLen = sizeof(pss);
 	}
-	/* A session the token dropped is replaced and the operation retried
-	 * once; any other failure is the operation's. */
-	for (attempt = 0; attempt < 2; attempt++) {
-		if ((rv = session_get(p, &s)) != CKR_OK)
-			break;
-		rv = sign_once(p, s, k->handle, &m, in, inlen, sig, siglen);
-		if (rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED) {
-			session_drop(p, s);
-			continue;
-		}
-		session_put(p, s);
-		break;
-	}
+	rv = run_op(p, p->f->C_SignInit, p->f->C_Sign, &m, k->handle, in,
+	    inlen, sig, siglen);
 	if (rv != CKR_OK) {
 		hk_fmterr(err, errlen, "token '%s': C_Sign: %s", p->label,
 		    ckr(rv));
 		return -1;
 	}
 	return 0;
+}
+
+/* Raw RSA (CKM_RSA_X_509): the token never sees or judges padding.  The
+ * result is left-padded to the modulus size for tokens that strip leading
+ * zeros.  Returns the CKR value; 0 is CKR_OK. */
+unsigned long
+hk_p11_decrypt_raw(struct hk_p11 *p, const struct hk_key *k,
+    const unsigned char *in, size_t inlen, unsigned char *out, size_t outsize)
+{
+	CK_MECHANISM m = { CKM_RSA_X_509, NULL, 0 };
+	size_t len = outsize;
+	CK_RV rv;
+
+	rv = run_op(p, p->f->C_DecryptInit, p->f->C_Decrypt, &m, k->handle, in,
+	    inlen, out, &len);
+	if (rv == CKR_OK && len > outsize)
+		rv = CKR_BUFFER_TOO_SMALL;
+	if (rv == CKR_OK && len < outsize) {
+		memmove(out + (outsize - len), out, len);
+		memset(out, 0, outsize - len);
+	}
+	return rv;
+}
+
+/* RSA key exchange needs CKA_DECRYPT on the key and raw RSA on the token:
+ * never a fallback to the token's own PKCS#1 unpadding (an oracle). */
+int
+hk_p11_check_raw_decrypt(struct hk_p11 *p, const struct hk_key *k, char *err,
+    size_t errlen)
+{
+	CK_MECHANISM_INFO mi;
+	unsigned char *v = NULL;
+	size_t len;
+	CK_RV rv;
+	int can;
+
+	pthread_mutex_lock(&p->lock);
+	rv = get_attr(p, p->control, k->handle, CKA_DECRYPT, &v, &len);
+	pthread_mutex_unlock(&p->lock);
+	can = rv == CKR_OK && len == sizeof(CK_BBOOL) && v[0] == CK_TRUE;
+	free(v);
+	if (!can) {
+		hk_fmterr(err, errlen, "key '%s' cannot decrypt (CKA_DECRYPT is "
+		    "false): RSA key exchange needs a key made with usage "
+		    "sign,decrypt", k->uri);
+		return -1;
+	}
+	rv = p->f->C_GetMechanismInfo(p->slot_id, CKM_RSA_X_509, &mi);
+	if (rv != CKR_OK || !(mi.flags & CKF_DECRYPT)) {
+		hk_fmterr(err, errlen, "token '%s' has no raw RSA decryption "
+		    "(CKM_RSA_X_509): RSA key exchange refused, since letting "
+		    "the token check PKCS#1 padding would make it a padding "
+		    "oracle", p->label);
+		return -1;
+	}
+	return 0;
+}
+
+/* Errors that describe the ciphertext rather than the token. */
+int
+hk_p11_rv_is_data_error(unsigned long rv)
+{
+	return rv == CKR_ENCRYPTED_DATA_INVALID ||
+	    rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_DATA_INVALID ||
+	    rv == CKR_DATA_LEN_RANGE;
 }

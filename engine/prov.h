@@ -16,5 +16,6 @@ extern const OSSL_DISPATCH hk_rsa_keymgmt[];
 extern const OSSL_DISPATCH hk_ec_keymgmt[];
 extern const OSSL_DISPATCH hk_rsa_signature[];
 extern const OSSL_DISPATCH hk_ecdsa_signature[];
+extern const OSSL_DISPATCH hk_rsa_asym_cipher[];
 
 #endif

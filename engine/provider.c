@@ -34,6 +34,12 @@ static const OSSL_ALGORITHM signatures[] = {
 	{ NULL, NULL, NULL, NULL }
 };
 
+static const OSSL_ALGORITHM asym_ciphers[] = {
+	{ "RSA:rsaEncryption:1.2.840.113549.1.1.1", PROPS, hk_rsa_asym_cipher,
+	    "TLS RSA pre-master decryption on a PKCS#11 token" },
+	{ NULL, NULL, NULL, NULL }
+};
+
 static const OSSL_ALGORITHM *
 query_operation(void *provctx, int op, int *no_cache)
 {
@@ -43,6 +49,8 @@ query_operation(void *provctx, int op, int *no_cache)
 		return keymgmts;
 	case OSSL_OP_SIGNATURE:
 		return signatures;
+	case OSSL_OP_ASYM_CIPHER:
+		return asym_ciphers;
 	default:
 		return NULL;
 	}
