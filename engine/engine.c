@@ -9,7 +9,11 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include "hk_internal.h"
+#include "hk_pool.h"
 #include "hk_uri.h"
+
+#define POOL_THREADS_MAX 32
+#define STOP_WAIT_MS 2000
 
 struct hk_engine *
 hk_engine_new(void)
@@ -22,6 +26,7 @@ hk_engine_new(void)
 		hk_provider_unregister();
 		return NULL;
 	}
+	e->pool_cfg.deadline_ms = 2000;
 	atomic_init(&e->sign_ok, 0);
 	atomic_init(&e->sign_failed, 0);
 	atomic_init(&e->decrypt_ok, 0);
@@ -36,11 +41,15 @@ hk_engine_free(struct hk_engine *e)
 
 	if (e == NULL)
 		return;
-	for (k = e->keys; k != NULL; k = next) {
-		next = k->next;
-		hk_key_free(k);
+	/* A worker stuck in a hung token call keeps the module in use: then
+	 * the module is not finalized (and the pool is left behind). */
+	if (hk_pool_free(e->pool, STOP_WAIT_MS) == 0) {
+		for (k = e->keys; k != NULL; k = next) {
+			next = k->next;
+			hk_key_free(k);
+		}
+		hk_p11_close(e->p11);
 	}
-	hk_p11_close(e->p11);
 	hk_pin_free(e->pin);
 	free(e->module);
 	free(e);
@@ -60,6 +69,41 @@ hk_engine_stats(const struct hk_engine *e, struct hk_stats *st)
 	if (e->p11 != NULL)
 		hk_p11_stats(e->p11, &open);
 	st->sessions_open = open;
+	if (e->pool != NULL)
+		hk_pool_stats(e->pool, st);
+}
+
+void
+hk_engine_set_pool(struct hk_engine *e, const struct hk_pool_config *c)
+{
+	if (c->threads)
+		e->pool_cfg.threads = c->threads;
+	if (c->queue_max)
+		e->pool_cfg.queue_max = c->queue_max;
+	if (c->deadline_ms)
+		e->pool_cfg.deadline_ms = c->deadline_ms;
+}
+
+/* Workers start with the token, after any daemonising fork. */
+static int
+start_pool(struct hk_engine *e)
+{
+	struct hk_pool_config *c = &e->pool_cfg;
+	unsigned long max = hk_p11_max_sessions(e->p11);
+
+	if (c->threads == 0) {
+		c->threads = POOL_THREADS_MAX;
+		if (max != 0 && max < POOL_THREADS_MAX + 2)
+			c->threads = max > 3 ? (unsigned)max - 2 : 1;
+	}
+	if (c->queue_max == 0)
+		c->queue_max = 8 * c->threads;
+	e->pool = hk_pool_new(e->p11, c->threads, c->queue_max);
+	if (e->pool == NULL) {
+		hk_seterr(e, "cannot start %u key-operation workers", c->threads);
+		return -1;
+	}
+	return 0;
 }
 
 /* --module beats nothing, must agree with the URI's module-path. */
@@ -126,7 +170,7 @@ open_token(struct hk_engine *e, const char *s, const char *module,
 	if ((e->module = strdup(m)) == NULL)
 		goto end;
 	e->p11 = hk_p11_open(m, s, e->pin, e->err, sizeof(e->err));
-	rc = e->p11 != NULL ? 0 : -1;
+	rc = e->p11 != NULL ? start_pool(e) : -1;
 end:
 	p11_kit_uri_free(uri);
 	return rc;

@@ -75,13 +75,39 @@ int hk_key_selftest(struct hk_engine *e, const struct hk_key *k, X509 *cert,
  */
 int hk_key_enable_rsa_kx(struct hk_engine *e, struct hk_key *k);
 
+/*
+ * The worker pool that runs token operations for handshakes running inside
+ * OpenSSL async jobs (SSL_MODE_ASYNC).  Zero fields keep the defaults:
+ * threads = min(token's session limit - 2, 32), queue_max = 8 x threads,
+ * deadline_ms = 2000.  Set before the first hk_engine_load_key().
+ */
+struct hk_pool_config {
+	unsigned threads;
+	unsigned queue_max;
+	unsigned deadline_ms;
+};
+void hk_engine_set_pool(struct hk_engine *e, const struct hk_pool_config *c);
+
+/*
+ * While on (per thread), a key operation whose async job is resumed gives
+ * up at once instead of waiting: set it around the last SSL call on a
+ * connection being torn down with a paused job, so the job can finish and
+ * the SSL be freed.  The worker's late result is discarded.
+ */
+void hk_async_cancel(int on);
+
 /* Counters, read without stopping the engine. */
 struct hk_stats {
 	uint64_t sign_ok;       /* C_Sign calls that returned CKR_OK */
 	uint64_t sign_failed;   /* C_Sign calls that failed */
 	uint64_t decrypt_ok;    /* pre-master decryptions (valid or not) */
 	uint64_t decrypt_failed; /* token failures while decrypting */
-	uint64_t sessions_open; /* PKCS#11 sessions the pool holds now */
+	uint64_t sessions_open; /* PKCS#11 sessions open now */
+	uint64_t workers;       /* pool threads */
+	uint64_t workers_busy;  /* pool threads inside a token call now */
+	uint64_t queue_depth;   /* operations waiting for a worker now */
+	uint64_t ops_rejected;  /* refused: queue full */
+	uint64_t ops_expired;   /* past their deadline */
 };
 void hk_engine_stats(const struct hk_engine *e, struct hk_stats *st);
 

@@ -13,6 +13,7 @@
 
 #define HK_KEY_MAGIC 0x686b6b79u /* "hkky" */
 #define HK_ERRLEN 512
+#define CKR_FUNCTION_FAILED_VALUE 0x6UL /* CKR_FUNCTION_FAILED, without pkcs11.h */
 
 struct hk_pin;
 struct hk_p11;
@@ -39,8 +40,12 @@ struct hk_key {
 	struct hk_key *next;
 };
 
+struct hk_pool;
+
 struct hk_engine {
 	char err[HK_ERRLEN];
+	struct hk_pool *pool;
+	struct hk_pool_config pool_cfg;
 	char *module;
 	struct hk_pin *pin;
 	struct hk_p11 *p11;
@@ -79,6 +84,8 @@ int hk_p11_sign(struct hk_p11 *p, const struct hk_key *k, enum hk_mech mech,
     int md_nid, int saltlen, const unsigned char *in, size_t inlen,
     unsigned char *sig, size_t *siglen, char *err, size_t errlen);
 void hk_p11_stats(struct hk_p11 *p, uint64_t *sessions_open);
+/* The token's session limit; 0 when it has none or does not say. */
+unsigned long hk_p11_max_sessions(const struct hk_p11 *p);
 unsigned long hk_p11_decrypt_raw(struct hk_p11 *p, const struct hk_key *k,
     const unsigned char *in, size_t inlen, unsigned char *out, size_t outsize);
 int hk_p11_rv_is_data_error(unsigned long rv);

@@ -8,9 +8,14 @@
 #include <stdlib.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <openssl/async.h>
 #include <openssl/rand.h>
 #include "hk_internal.h"
+#include "hk_pool.h"
 #include "hk_rsa_kx.h"
 
 #define MAX_MODULUS 1024    /* bytes: 8192-bit RSA */
@@ -60,18 +65,154 @@ hk_key_make_pkey(struct hk_key *k)
 	return ok ? 0 : -1;
 }
 
+/* ---- key operations from inside an OpenSSL async job ---- */
+
+static const char wait_key[] = "hsmtls";   /* our entry in the wait ctx */
+static _Thread_local int cancelling;
+
+void
+hk_async_cancel(int on)
+{
+	cancelling = on;
+}
+
+static void
+close_wait_fd(ASYNC_WAIT_CTX *ctx, const void *key, OSSL_ASYNC_FD fd,
+    void *custom)
+{
+	close(fd);
+}
+
+/* One eventfd per connection (per wait ctx), stable for its life, so the
+ * event loop watches one descriptor; it is closed with the wait ctx. */
+static int
+job_eventfd(ASYNC_JOB *job)
+{
+	ASYNC_WAIT_CTX *w = ASYNC_get_wait_ctx(job);
+	OSSL_ASYNC_FD fd;
+	void *custom;
+
+	if (w == NULL)
+		return -1;
+	if (ASYNC_WAIT_CTX_get_fd(w, wait_key, &fd, &custom))
+		return fd;
+	if ((fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		return -1;
+	if (!ASYNC_WAIT_CTX_set_wait_fd(w, wait_key, fd, NULL, close_wait_fd)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+drain(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Post the op and pause until a worker is done with it, its deadline has
+ * passed, or the connection is being torn down.  Nothing here calls the
+ * module.  0 when the op's result may be used.
+ */
+static int
+run_async(struct hk_engine *e, int efd, struct hk_op *op)
+{
+	int state;
+
+	if (hk_pool_submit(e->pool, op) != 0) {
+		hk_op_release(op);      /* the pool's reference */
+		hk_op_release(op);      /* ours */
+		ERR_raise_data(ERR_LIB_USER, ERR_R_OPERATION_FAIL,
+		    "hsmtls: key-operation queue full");
+		return -1;
+	}
+	for (;;) {
+		ASYNC_pause_job();
+		drain(efd);
+		state = atomic_load(&op->state);
+		if (state == HK_OP_DONE)
+			return 0;
+		if (cancelling || atomic_load(&op->expired)) {
+			hk_op_abandon(op);
+			if (atomic_load(&op->state) == HK_OP_DONE)
+				return 0;
+			hk_op_release(op);
+			ERR_raise_data(ERR_LIB_USER, ERR_R_OPERATION_FAIL,
+			    "hsmtls: key operation %s", cancelling ?
+			    "cancelled" : "timed out");
+			return -1;
+		}
+	}
+}
+
+/* An op for the current job, or NULL to run synchronously. */
+static struct hk_op *
+async_op(const struct hk_key *k, enum hk_op_kind kind, const void *in,
+    size_t inlen, int *efd)
+{
+	ASYNC_JOB *job = ASYNC_get_current_job();
+	struct hk_op *op;
+
+	if (job == NULL || k->e->pool == NULL || inlen > HK_OP_BUF)
+		return NULL;
+	if ((*efd = job_eventfd(job)) < 0 ||
+	    (op = hk_op_new(*efd, k->e->pool_cfg.deadline_ms)) == NULL)
+		return NULL;
+	op->kind = kind;
+	op->key = k;
+	memcpy(op->in, in, inlen);
+	op->inlen = inlen;
+	return op;
+}
+
+static int
+sign_async(const struct hk_key *k, struct hk_op *op, int efd,
+    unsigned char *sig, size_t *siglen, char *err, size_t errlen)
+{
+	int rc = -1;
+
+	if (run_async(k->e, efd, op) != 0)
+		return -2;      /* error already raised */
+	if (op->rc == 0 && op->outlen <= *siglen) {
+		memcpy(sig, op->out, op->outlen);
+		*siglen = op->outlen;
+		rc = 0;
+	} else {
+		hk_fmterr(err, errlen, "%s", op->err);
+	}
+	hk_op_release(op);
+	return rc;
+}
+
 int
 hk_key_sign(const struct hk_key *k, enum hk_mech mech, int md_nid,
     int saltlen, const unsigned char *dgst, size_t dlen,
     unsigned char *sig, size_t *siglen)
 {
-	char err[HK_ERRLEN];
+	char err[HK_ERRLEN] = "token signature failed";
 	struct hk_engine *e = k->e;
+	struct hk_op *op;
+	int efd, rc;
 
-	if (hk_p11_sign(e->p11, k, mech, md_nid, saltlen, dgst, dlen, sig,
-	    siglen, err, sizeof(err)) != 0) {
+	if ((op = async_op(k, HK_OP_SIGN, dgst, dlen, &efd)) != NULL) {
+		op->mech = mech;
+		op->md_nid = md_nid;
+		op->saltlen = saltlen;
+		rc = sign_async(k, op, efd, sig, siglen, err, sizeof(err));
+	} else {
+		rc = hk_p11_sign(e->p11, k, mech, md_nid, saltlen, dgst, dlen,
+		    sig, siglen, err, sizeof(err));
+	}
+	if (rc != 0) {
 		atomic_fetch_add(&e->sign_failed, 1);
-		ERR_raise_data(ERR_LIB_USER, ERR_R_OPERATION_FAIL, "%s", err);
+		if (rc == -1)
+			ERR_raise_data(ERR_LIB_USER, ERR_R_OPERATION_FAIL, "%s",
+			    err);
 		return -1;
 	}
 	atomic_fetch_add(&e->sign_ok, 1);
@@ -88,6 +229,27 @@ const char *
 hk_key_uri(const struct hk_key *k)
 {
 	return k->uri;
+}
+
+/* Raw RSA on the token: through the pool inside an async job, else here. */
+static unsigned long
+decrypt_raw(const struct hk_key *k, const unsigned char *in, size_t inlen,
+    unsigned char *em, size_t klen)
+{
+	struct hk_op *op;
+	unsigned long rv;
+	int efd;
+
+	if ((op = async_op(k, HK_OP_DECRYPT_RAW, in, inlen, &efd)) == NULL)
+		return hk_p11_decrypt_raw(k->e->p11, k, in, inlen, em, klen);
+	op->modlen = klen;
+	if (run_async(k->e, efd, op) != 0)
+		return CKR_FUNCTION_FAILED_VALUE;
+	rv = op->rv;
+	if (rv == 0)
+		memcpy(em, op->out, klen);
+	hk_op_release(op);
+	return rv;
 }
 
 /*
@@ -111,7 +273,7 @@ hk_key_decrypt_premaster(const struct hk_key *k, const unsigned char *in,
 	if (klen <= 0 || klen > MAX_MODULUS ||
 	    RAND_priv_bytes(rnd, sizeof(rnd)) != 1)
 		return -1;
-	rv = hk_p11_decrypt_raw(k->e->p11, k, in, inlen, em, (size_t)klen);
+	rv = decrypt_raw(k, in, inlen, em, (size_t)klen);
 	if (hk_p11_rv_is_data_error(rv)) {
 		memset(em, 0, (size_t)klen);
 		rv = 0;

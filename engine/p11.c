@@ -206,6 +206,15 @@ hk_p11_same_token(struct hk_p11 *p, const char *s)
 	return same;
 }
 
+unsigned long
+hk_p11_max_sessions(const struct hk_p11 *p)
+{
+	CK_ULONG m = p->info.ulMaxSessionCount;
+
+	return m == CK_EFFECTIVELY_INFINITE || m == CK_UNAVAILABLE_INFORMATION ?
+	    0 : m;
+}
+
 const char *
 hk_p11_token_label(const struct hk_p11 *p)
 {

@@ -10,10 +10,13 @@
  * the certificate), and must add exactly one signature to the engine's
  * C_Sign counter.  With "rsa-kx", TLS 1.2 RSA key exchange is enabled and
  * each TLS_RSA_* suite must make exactly one token decryption and no
- * signature.
+ * signature.  Every case runs twice: once synchronously, once with
+ * SSL_MODE_ASYNC, where the token call runs on the engine's worker pool
+ * while the handshake waits on the async wait fd.
  */
 #include "config.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <openssl/err.h>
@@ -84,13 +87,34 @@ self_signed(EVP_PKEY *pk)
 	return x;
 }
 
+static unsigned async_waits;
+
+/* A paused server job: wait (bounded) for the engine to wake it. */
+static int
+wait_async(SSL *s)
+{
+	OSSL_ASYNC_FD fds[4];
+	struct pollfd pfd[4];
+	size_t n = 0, i;
+
+	if (!SSL_get_all_async_fds(s, NULL, &n) || n == 0 || n > 4 ||
+	    !SSL_get_all_async_fds(s, fds, &n))
+		return -1;
+	for (i = 0; i < n; i++) {
+		pfd[i].fd = fds[i];
+		pfd[i].events = POLLIN;
+	}
+	async_waits++;
+	return poll(pfd, n, 5000) > 0 ? 0 : -1;
+}
+
 /* Drive both ends over a BIO pair until both finish or one fails. */
 static int
 handshake(SSL *c, SSL *s)
 {
-	int i, rc, cdone = 0, sdone = 0;
+	int i, rc, err, cdone = 0, sdone = 0;
 
-	for (i = 0; i < 64 && !(cdone && sdone); i++) {
+	for (i = 0; i < 256 && !(cdone && sdone); i++) {
 		if (!cdone) {
 			rc = SSL_do_handshake(c);
 			if (rc == 1)
@@ -100,9 +124,13 @@ handshake(SSL *c, SSL *s)
 		}
 		if (!sdone) {
 			rc = SSL_do_handshake(s);
+			err = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(s, rc);
 			if (rc == 1)
 				sdone = 1;
-			else if (SSL_get_error(s, rc) != SSL_ERROR_WANT_READ)
+			else if (err == SSL_ERROR_WANT_ASYNC) {
+				if (wait_async(s) != 0)
+					return -1;
+			} else if (err != SSL_ERROR_WANT_READ)
 				return -1;
 		}
 	}
@@ -131,7 +159,7 @@ check_kx(SSL *c, const struct sigcase *sc, const struct hk_stats *before,
 
 static int
 run_case(struct hk_engine *e, SSL_CTX *sctx, X509 *cert,
-    const struct sigcase *sc)
+    const struct sigcase *sc, int async)
 {
 	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
 	X509_STORE *store;
@@ -139,6 +167,7 @@ run_case(struct hk_engine *e, SSL_CTX *sctx, X509 *cert,
 	BIO *cb, *sb;
 	struct hk_stats before, after;
 	int type = 0, md = 0, rc = -1;
+	unsigned waits;
 
 	if (cctx == NULL || (store = SSL_CTX_get_cert_store(cctx)) == NULL ||
 	    !X509_STORE_add_cert(store, cert))
@@ -153,9 +182,12 @@ run_case(struct hk_engine *e, SSL_CTX *sctx, X509 *cert,
 		goto end;
 	SSL_set_bio(c, cb, cb);
 	SSL_set_bio(s, sb, sb);
+	if (async)
+		SSL_set_mode(s, SSL_MODE_ASYNC);
 	SSL_set_connect_state(c);
 	SSL_set_accept_state(s);
 	hk_engine_stats(e, &before);
+	waits = async_waits;
 	if (handshake(c, s) != 0) {
 		printf("FAIL: %s %s: handshake failed\n",
 		    sc->version == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2",
@@ -166,7 +198,10 @@ run_case(struct hk_engine *e, SSL_CTX *sctx, X509 *cert,
 	hk_engine_stats(e, &after);
 	SSL_get_peer_signature_type_nid(c, &type);
 	SSL_get_peer_signature_nid(c, &md);
-	if (sc->cipher != NULL)
+	if (async && async_waits == waits)
+		printf("FAIL: %s: the handshake never waited for the pool\n",
+		    sc->sigalg);
+	else if (sc->cipher != NULL)
 		rc = check_kx(c, sc, &before, &after);
 	else if (type != sc->want_type || md != sc->want_md)
 		printf("FAIL: %s: got signature %s/%s, want %s/%s\n", sc->sigalg,
@@ -178,8 +213,9 @@ run_case(struct hk_engine *e, SSL_CTX *sctx, X509 *cert,
 	else
 		rc = 0;
 	if (rc == 0)
-		printf("ok: %s %s on the token\n", SSL_get_version(c),
-		    sc->cipher ? sc->cipher : sc->sigalg);
+		printf("ok: %s %s on the token%s\n", SSL_get_version(c),
+		    sc->cipher ? sc->cipher : sc->sigalg,
+		    async ? ", async" : "");
 end:
 	SSL_free(c);
 	SSL_free(s);
@@ -232,7 +268,8 @@ main(int argc, char **argv)
 		failed = 1;
 	}
 	for (sc = cases_for(hk_key_pkey(k)); !failed && sc->sigalg; sc++)
-		failed |= run_case(e, sctx, cert, sc) != 0;
+		failed |= run_case(e, sctx, cert, sc, 0) != 0 ||
+		    run_case(e, sctx, cert, sc, 1) != 0;
 	if (!failed && argc > 4 && strcmp(argv[4], "rsa-kx") == 0) {
 		if (hk_key_enable_rsa_kx(e, k) != 0 ||
 		    !SSL_CTX_set_cipher_list(sctx, "kRSA:ECDHE")) {
@@ -241,7 +278,8 @@ main(int argc, char **argv)
 			failed = 1;
 		}
 		for (sc = rsa_kx_cases; !failed && sc->sigalg; sc++)
-			failed |= run_case(e, sctx, cert, sc) != 0;
+			failed |= run_case(e, sctx, cert, sc, 0) != 0 ||
+			    run_case(e, sctx, cert, sc, 1) != 0;
 	}
 	SSL_CTX_free(sctx);
 	X509_free(cert);

@@ -1,0 +1,332 @@
+/*
+ * pool.c - worker threads that run token operations, so that an event loop
+ * never waits on the token.
+ *
+ * A key operation started inside an OpenSSL async job (SSL_MODE_ASYNC) is
+ * posted here as a one-shot hk_op and the job pauses; the connection's
+ * eventfd, registered in the job's ASYNC_WAIT_CTX, wakes the loop when a
+ * worker has finished.  The job never calls the module itself: 3.0 job
+ * stacks are small, unguarded heap blocks.
+ *
+ * Ownership: an op has two references, the job's and the pool's (queue,
+ * then worker).  Either side may drop first; the last one frees the op and
+ * closes its own dup of the eventfd, so a late completion only ever writes
+ * to an eventfd object nobody reads, never to a reused descriptor.  States:
+ * queued -> running -> done, or -> abandoned when the job stops waiting
+ * (deadline, cancellation); a worker skips abandoned or expired ops.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "hk_internal.h"
+#include "hk_pool.h"
+
+struct hk_pool {
+	struct hk_p11 *p11;
+	pthread_mutex_t lock;
+	pthread_cond_t work;        /* a job was queued, or stop */
+	pthread_cond_t tick;        /* wakes the deadline monitor */
+	struct hk_op *head, *tail;  /* queued ops, FIFO */
+	struct hk_op *inflight;     /* queued or running ops, for deadlines */
+	size_t depth, max_depth;
+	pthread_t *threads;
+	size_t nthreads, nstarted;
+	pthread_t monitor;
+	int monitor_started;
+	int stop;
+	atomic_size_t busy;         /* workers inside the token */
+	atomic_uint_fast64_t rejected, expired;
+};
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+op_unref(struct hk_op *op)
+{
+	if (atomic_fetch_sub(&op->refs, 1) != 1)
+		return;
+	if (op->efd >= 0)
+		close(op->efd);
+	OPENSSL_cleanse(op->out, sizeof(op->out));
+	free(op);
+}
+
+/* Wake the job: eventfd counters add, so any number of writes is fine. */
+static void
+op_signal(struct hk_op *op)
+{
+	uint64_t one = 1;
+	ssize_t n;
+
+	do
+		n = write(op->efd, &one, sizeof(one));
+	while (n < 0 && errno == EINTR);
+}
+
+static void
+inflight_remove(struct hk_pool *p, struct hk_op *op)
+{
+	struct hk_op **pp;
+
+	for (pp = &p->inflight; *pp != NULL; pp = &(*pp)->inflight_next)
+		if (*pp == op) {
+			*pp = op->inflight_next;
+			return;
+		}
+}
+
+static void
+run(struct hk_pool *p, struct hk_op *op)
+{
+	char err[HK_ERRLEN];
+
+	if (op->kind == HK_OP_SIGN) {
+		op->outlen = sizeof(op->out);
+		op->rc = hk_p11_sign(p->p11, op->key, op->mech, op->md_nid,
+		    op->saltlen, op->in, op->inlen, op->out, &op->outlen, err,
+		    sizeof(err));
+		if (op->rc != 0)
+			memcpy(op->err, err, sizeof(op->err));
+	} else {
+		op->outlen = op->modlen;
+		op->rv = hk_p11_decrypt_raw(p->p11, op->key, op->in, op->inlen,
+		    op->out, op->modlen);
+		op->rc = 0;
+	}
+}
+
+static void *
+worker(void *arg)
+{
+	struct hk_pool *p = arg;
+	struct hk_op *op;
+	int expected;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (p->head == NULL && !p->stop)
+			pthread_cond_wait(&p->work, &p->lock);
+		if (p->head == NULL)
+			break;
+		op = p->head;
+		p->head = op->next;
+		if (p->head == NULL)
+			p->tail = NULL;
+		p->depth--;
+		pthread_mutex_unlock(&p->lock);
+		/* The worker now owns the pool's reference. */
+		expected = HK_OP_QUEUED;
+		if (!op->expired && atomic_compare_exchange_strong(&op->state,
+		    &expected, HK_OP_RUNNING)) {
+			atomic_fetch_add(&p->busy, 1);
+			run(p, op);
+			atomic_fetch_sub(&p->busy, 1);
+			expected = HK_OP_RUNNING;
+			if (atomic_compare_exchange_strong(&op->state,
+			    &expected, HK_OP_DONE))
+				op_signal(op);
+		}
+		pthread_mutex_lock(&p->lock);
+		inflight_remove(p, op);
+		pthread_mutex_unlock(&p->lock);
+		op_unref(op);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Past its deadline, an op's job is woken to fail the handshake; the
+ * worker, if any, finishes on its own time and its result lands nowhere. */
+static void *
+monitor(void *arg)
+{
+	struct hk_pool *p = arg;
+	struct hk_op *op;
+	struct timespec ts;
+	uint64_t now;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop) {
+		now = now_ms();
+		for (op = p->inflight; op != NULL; op = op->inflight_next) {
+			if (op->expired || now < op->deadline_ms)
+				continue;
+			op->expired = 1;
+			atomic_fetch_add(&p->expired, 1);
+			op_signal(op);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&p->tick, &p->lock, &ts);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+struct hk_pool *
+hk_pool_new(struct hk_p11 *p11, size_t nthreads, size_t max_depth)
+{
+	struct hk_pool *p = calloc(1, sizeof(*p));
+
+	if (p == NULL || (p->threads = calloc(nthreads, sizeof(pthread_t))) ==
+	    NULL) {
+		free(p);
+		return NULL;
+	}
+	p->p11 = p11;
+	p->nthreads = nthreads;
+	p->max_depth = max_depth;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->tick, NULL);
+	for (; p->nstarted < nthreads; p->nstarted++)
+		if (pthread_create(&p->threads[p->nstarted], NULL, worker, p))
+			break;
+	if (p->nstarted == 0 || pthread_create(&p->monitor, NULL, monitor, p)) {
+		hk_pool_free(p, 0);
+		return NULL;
+	}
+	p->monitor_started = 1;
+	return p;
+}
+
+/*
+ * Stop the workers.  Queued ops are dropped (their jobs see them expire);
+ * a worker still inside a hung token call is waited for up to wait_ms, then
+ * left behind.  Returns 0 when every worker has stopped, -1 otherwise (the
+ * caller must not finalize the module under a thread that is still in it).
+ */
+int
+hk_pool_free(struct hk_pool *p, unsigned wait_ms)
+{
+	struct hk_op *op;
+	struct timespec ts;
+	size_t i;
+	int all = 0;
+
+	if (p == NULL)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	p->stop = 1;
+	while ((op = p->head) != NULL) {
+		p->head = op->next;
+		op->expired = 1;
+		op_signal(op);
+		inflight_remove(p, op);
+		op_unref(op);
+	}
+	p->tail = NULL;
+	pthread_cond_broadcast(&p->work);
+	pthread_cond_broadcast(&p->tick);
+	pthread_mutex_unlock(&p->lock);
+	if (p->monitor_started)
+		pthread_join(p->monitor, NULL);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += wait_ms / 1000;
+	ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	for (i = 0; i < p->nstarted; i++)
+		if (pthread_timedjoin_np(p->threads[i], NULL, &ts) != 0)
+			all = -1;
+	if (all != 0)
+		return -1;      /* leave the pool: a worker may still use it */
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->work);
+	pthread_cond_destroy(&p->tick);
+	free(p->threads);
+	free(p);
+	return 0;
+}
+
+struct hk_op *
+hk_op_new(int efd, unsigned deadline_ms)
+{
+	struct hk_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return NULL;
+	if ((op->efd = dup(efd)) < 0) {
+		free(op);
+		return NULL;
+	}
+	atomic_init(&op->refs, 2);
+	atomic_init(&op->state, HK_OP_QUEUED);
+	op->deadline_ms = now_ms() + deadline_ms;
+	return op;
+}
+
+/* Queue an op; the pool takes its reference.  -1 when the queue is full:
+ * the handshake fails now rather than memory growing with the backlog. */
+int
+hk_pool_submit(struct hk_pool *p, struct hk_op *op)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->stop || p->depth >= p->max_depth) {
+		pthread_mutex_unlock(&p->lock);
+		atomic_fetch_add(&p->rejected, 1);
+		return -1;
+	}
+	if (p->tail != NULL)
+		p->tail->next = op;
+	else
+		p->head = op;
+	p->tail = op;
+	p->depth++;
+	op->inflight_next = p->inflight;
+	p->inflight = op;
+	pthread_cond_signal(&p->work);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+/* The job stops waiting: from now on the op's result is nobody's. */
+void
+hk_op_abandon(struct hk_op *op)
+{
+	int expected = HK_OP_QUEUED;
+
+	if (!atomic_compare_exchange_strong(&op->state, &expected,
+	    HK_OP_ABANDONED)) {
+		expected = HK_OP_RUNNING;
+		atomic_compare_exchange_strong(&op->state, &expected,
+		    HK_OP_ABANDONED);
+	}
+}
+
+void
+hk_op_release(struct hk_op *op)
+{
+	op_unref(op);
+}
+
+void
+hk_pool_stats(struct hk_pool *p, struct hk_stats *st)
+{
+	pthread_mutex_lock(&p->lock);
+	st->queue_depth = p->depth;
+	pthread_mutex_unlock(&p->lock);
+	st->workers = p->nstarted;
+	st->workers_busy = atomic_load(&p->busy);
+	st->ops_rejected = atomic_load(&p->rejected);
+	st->ops_expired = atomic_load(&p->expired);
+}

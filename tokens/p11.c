@@ -1,0 +1,302 @@
+/*
+ * p11.c - module, slot, login and object helpers.
+ *
+ * libp11 loads the module (PKCS11_CTX_load calls C_Initialize with OS
+ * locking) and logs in.  For the calls its API cannot make we use the same
+ * module's CK_FUNCTION_LIST: we dlopen the path first (which also yields a
+ * clean error for a file that is not a library; libp11 would print dlerror
+ * on stderr itself), libp11's dlopen of the same path then returns that
+ * same library, and login state is per application, so sessions we open
+ * ourselves are logged in too.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+
+#include "tok.h"
+
+const char *
+tok_module_default(const char *module)
+{
+	return module != NULL ? module : HK_DEFAULT_MODULE;
+}
+
+/* The CK_RV libp11 left on the OpenSSL error queue (CKR_OK if none). */
+CK_RV
+tok_p11_libp11_rv(void)
+{
+	int lib = ERR_get_CKR_code();
+	unsigned long e;
+	CK_RV rv = CKR_OK;
+
+	while ((e = ERR_get_error()) != 0)
+		if (ERR_GET_LIB(e) == lib)
+			rv = ERR_GET_REASON(e);
+	return rv;
+}
+
+/* tok_err(fmt...) followed by ": CKR_..." from libp11, or " failed". */
+void
+tok_p11_libp11_err(const char *fmt, ...)
+{
+	CK_RV rv = tok_p11_libp11_rv();
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (rv != CKR_OK)
+		tok_err("%s: %s", what, tok_ckr_name(rv));
+	else
+		tok_err("%s failed", what);
+}
+
+static int
+p11_dlopen(struct tok_p11 *p)
+{
+	CK_C_GetFunctionList get;
+	CK_RV rv;
+
+	p->dl = dlopen(p->module, RTLD_NOW | RTLD_LOCAL);
+	if (p->dl == NULL) {
+		tok_err("module %s", dlerror());
+		return -1;
+	}
+	get = (CK_C_GetFunctionList)dlsym(p->dl, "C_GetFunctionList");
+	if (get == NULL) {
+		tok_err("module %s: not a PKCS#11 module (no C_GetFunctionList)",
+		    p->module);
+		return -1;
+	}
+	rv = get(&p->fl);
+	if (rv != CKR_OK || p->fl == NULL) {
+		tok_err("module %s: C_GetFunctionList: %s", p->module,
+		    tok_ckr_name(rv));
+		p->fl = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+tok_p11_load(struct tok_p11 *p, const char *module)
+{
+	struct stat st;
+
+	memset(p, 0, sizeof(*p));
+	p->session = CK_INVALID_HANDLE;
+	p->module = tok_module_default(module);
+	if (strchr(p->module, '/') != NULL && stat(p->module, &st) == -1) {
+		tok_err_errno("module %s", p->module);
+		return -1;
+	}
+	p->ctx = PKCS11_CTX_new();
+	if (p->ctx == NULL) {
+		tok_err("out of memory");
+		return -1;
+	}
+	if (p11_dlopen(p) == -1)
+		return -1;
+	ERR_clear_error();
+	if (PKCS11_CTX_load(p->ctx, p->module) == -1) {
+		tok_p11_libp11_err("module %s: C_Initialize", p->module);
+		return -1;
+	}
+	p->loaded = 1;
+	if (PKCS11_enumerate_slots(p->ctx, &p->slots, &p->nslots) == -1) {
+		tok_p11_libp11_err("module %s: C_GetSlotList", p->module);
+		return -1;
+	}
+	return 0;
+}
+
+/* Re-read the slot list, e.g. after C_InitToken changed it. */
+int
+tok_p11_reload_slots(struct tok_p11 *p)
+{
+	if (p->slots != NULL)
+		PKCS11_release_all_slots(p->ctx, p->slots, p->nslots);
+	p->slots = NULL;
+	p->nslots = 0;
+	p->slot = NULL;
+	if (PKCS11_enumerate_slots(p->ctx, &p->slots, &p->nslots) == -1) {
+		tok_p11_libp11_err("module %s: C_GetSlotList", p->module);
+		return -1;
+	}
+	return 0;
+}
+
+/* Set p->slot to the one initialised token labelled label. */
+int
+tok_p11_find_token(struct tok_p11 *p, const char *label)
+{
+	PKCS11_SLOT *found = NULL;
+	unsigned int i;
+
+	for (i = 0; i < p->nslots; i++) {
+		PKCS11_TOKEN *t = p->slots[i].token;
+
+		if (t == NULL || !t->initialized || t->label == NULL ||
+		    strcmp(t->label, label) != 0)
+			continue;
+		if (found != NULL) {
+			tok_err("module %s: more than one token labelled '%s'",
+			    p->module, label);
+			return -1;
+		}
+		found = &p->slots[i];
+	}
+	if (found == NULL) {
+		tok_err("module %s: no token labelled '%s'", p->module, label);
+		return -1;
+	}
+	p->slot = found;
+	return 0;
+}
+
+/*
+ * Log in as the user with the PIN from pin_file: exactly one C_Login, never
+ * retried, since each wrong try may count towards locking the PIN.
+ * rw makes libp11's own sessions read-write (needed to store objects).
+ */
+int
+tok_p11_login(struct tok_p11 *p, const char *pin_file, int rw)
+{
+	char pin[TOK_PIN_MAX + 1];
+	int r;
+
+	if (tok_pin_read(pin_file, pin, sizeof(pin)) == -1)
+		return -1;
+	r = PKCS11_open_session(p->slot, rw);
+	if (r == 0) {
+		ERR_clear_error();
+		r = PKCS11_login(p->slot, 0, pin);
+		if (r != 0)
+			tok_p11_libp11_err("token '%s': C_Login",
+			    p->slot->token->label);
+	} else {
+		tok_err("token '%s': cannot open a session",
+		    p->slot->token->label);
+	}
+	tok_pin_wipe(pin, sizeof(pin));
+	return r == 0 ? 0 : -1;
+}
+
+/* Open our own session on the token for direct function-list calls. */
+int
+tok_p11_session(struct tok_p11 *p, int rw)
+{
+	CK_FLAGS flags = CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0);
+	CK_SLOT_ID id = PKCS11_get_slotid_from_slot(p->slot);
+	CK_RV rv;
+
+	rv = p->fl->C_OpenSession(id, flags, NULL, NULL, &p->session);
+	if (rv != CKR_OK) {
+		p->session = CK_INVALID_HANDLE;
+		tok_err("token '%s': C_OpenSession: %s", p->slot->token->label,
+		    tok_ckr_name(rv));
+		return -1;
+	}
+	return 0;
+}
+
+/* load + find token + log in + own session: what most commands need. */
+int
+tok_p11_open(struct tok_p11 *p, const struct tok_opts *o, int rw)
+{
+	if (tok_p11_load(p, o->module) == -1 ||
+	    tok_p11_find_token(p, o->token) == -1 ||
+	    tok_p11_login(p, o->pin_file, rw) == -1 ||
+	    tok_p11_session(p, rw) == -1)
+		return -1;
+	return 0;
+}
+
+/* Safe on a zeroed or partly opened struct. */
+void
+tok_p11_close(struct tok_p11 *p)
+{
+	if (p->loaded && p->session != CK_INVALID_HANDLE)
+		p->fl->C_CloseSession(p->session);
+	p->session = CK_INVALID_HANDLE;
+	if (p->slots != NULL)
+		PKCS11_release_all_slots(p->ctx, p->slots, p->nslots);
+	p->slots = NULL;
+	p->slot = NULL;
+	/* C_Finalize before exit: SoftHSM must not be torn down by atexit. */
+	if (p->loaded)
+		PKCS11_CTX_unload(p->ctx);
+	p->loaded = 0;
+	if (p->ctx != NULL)
+		PKCS11_CTX_free(p->ctx);
+	p->ctx = NULL;
+	p->fl = NULL;
+	/* Our reference goes last: the module stays mapped until libp11 is done. */
+	if (p->dl != NULL)
+		dlclose(p->dl);
+	p->dl = NULL;
+}
+
+/* All objects matching tmpl, at most max of them, in our session. */
+int
+tok_p11_find(struct tok_p11 *p, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+    CK_OBJECT_HANDLE *objs, CK_ULONG max, CK_ULONG *count)
+{
+	CK_ULONG got;
+	CK_RV rv;
+
+	*count = 0;
+	rv = p->fl->C_FindObjectsInit(p->session, tmpl, n);
+	if (rv != CKR_OK) {
+		tok_err("C_FindObjectsInit: %s", tok_ckr_name(rv));
+		return -1;
+	}
+	do {
+		rv = p->fl->C_FindObjects(p->session, objs + *count,
+		    max - *count, &got);
+		if (rv == CKR_OK)
+			*count += got;
+	} while (rv == CKR_OK && got > 0 && *count < max);
+	p->fl->C_FindObjectsFinal(p->session);
+	if (rv != CKR_OK) {
+		tok_err("C_FindObjects: %s", tok_ckr_name(rv));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+p11_class_label_used(struct tok_p11 *p, const char *label, CK_OBJECT_CLASS c)
+{
+	CK_ATTRIBUTE tmpl[] = {
+		{ CKA_CLASS, &c, sizeof(c) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+	};
+	CK_OBJECT_HANDLE obj;
+	CK_ULONG count;
+
+	if (tok_p11_find(p, tmpl, 2, &obj, 1, &count) == -1)
+		return -1;
+	return count > 0;
+}
+
+/* 1 if an object of class c1 or c2 has this label, 0 if none, -1 on error */
+int
+tok_p11_label_used(struct tok_p11 *p, const char *label, CK_OBJECT_CLASS c1,
+    CK_OBJECT_CLASS c2)
+{
+	int r = p11_class_label_used(p, label, c1);
+
+	if (r == 0 && c2 != c1)
+		r = p11_class_label_used(p, label, c2);
+	return r;
+}
