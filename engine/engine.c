@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/err.h>
@@ -57,18 +59,46 @@ hk_engine_free(struct hk_engine *e)
 }
 
 void
+hk_engine_set_logger(struct hk_engine *e, hk_log_fn fn, void *arg)
+{
+	e->log = fn;
+	e->log_arg = arg;
+}
+
+void
+hk_engine_set_allow_weak_key(struct hk_engine *e, int allow)
+{
+	e->allow_weak_key = allow;
+}
+
+static void
+elog(struct hk_engine *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+elog(struct hk_engine *e, const char *fmt, ...)
+{
+	char msg[HK_ERRLEN];
+	va_list ap;
+
+	if (e->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	e->log(e->log_arg, msg);
+}
+
+void
 hk_engine_stats(const struct hk_engine *e, struct hk_stats *st)
 {
-	uint64_t open = 0;
-
 	memset(st, 0, sizeof(*st));
 	st->sign_ok = atomic_load(&e->sign_ok);
 	st->sign_failed = atomic_load(&e->sign_failed);
 	st->decrypt_ok = atomic_load(&e->decrypt_ok);
 	st->decrypt_failed = atomic_load(&e->decrypt_failed);
 	if (e->p11 != NULL)
-		hk_p11_stats(e->p11, &open);
-	st->sessions_open = open;
+		hk_p11_stats(e->p11, st);
 	if (e->pool != NULL)
 		hk_pool_stats(e->pool, st);
 }
@@ -169,7 +199,8 @@ open_token(struct hk_engine *e, const char *s, const char *module,
 		goto end;
 	if ((e->module = strdup(m)) == NULL)
 		goto end;
-	e->p11 = hk_p11_open(m, s, e->pin, e->err, sizeof(e->err));
+	e->p11 = hk_p11_open(m, s, e->pin, e->log, e->log_arg, e->err,
+	    sizeof(e->err));
 	rc = e->p11 != NULL ? start_pool(e) : -1;
 end:
 	p11_kit_uri_free(uri);
@@ -242,6 +273,70 @@ free_list(struct hk_key *k)
 	}
 }
 
+/* A server key must stay on the token and be usable without a prompt. */
+static int
+check_flags(struct hk_engine *e, const struct hk_key *k)
+{
+	struct hk_key_flags fl;
+
+	hk_p11_key_flags(e->p11, k, &fl);
+	if (fl.always_authenticate == 1) {
+		hk_seterr(e, "key '%s' has CKA_ALWAYS_AUTHENTICATE: every "
+		    "signature would need a PIN entry, which a server cannot "
+		    "give", k->uri);
+		return -1;
+	}
+	if (fl.sensitive != 1 || fl.extractable != 0) {
+		if (!e->allow_weak_key) {
+			hk_seterr(e, "key '%s' is %s: its private part could "
+			    "leave the token; use a key generated on the token "
+			    "as sensitive and non-extractable, or allow-weak-key",
+			    k->uri, fl.sensitive != 1 ? "not sensitive" :
+			    "extractable");
+			return -1;
+		}
+		elog(e, "warning: key '%s' is not sensitive or is extractable "
+		    "(allowed by allow-weak-key)", k->uri);
+	}
+	if (fl.local == 0 || fl.always_sensitive == 0 ||
+	    fl.never_extractable == 0)
+		elog(e, "warning: key '%s' was not generated on the token or "
+		    "has been extractable", k->uri);
+	return 0;
+}
+
+/* Which mechanisms the key's signatures will use; refuse what cannot work. */
+static int
+check_mechanisms(struct hk_engine *e, struct hk_key *k)
+{
+	if (k->type == EVP_PKEY_EC) {
+		if (hk_p11_has_mech(e->p11, HK_P11_ECDSA))
+			return 0;
+		hk_seterr(e, "token '%s' offers no CKM_ECDSA signing for key "
+		    "'%s'", hk_p11_token_label(e->p11), k->uri);
+		return -1;
+	}
+	if (hk_p11_has_mech(e->p11, HK_P11_RSA_PSS))
+		k->pss = HK_PSS_TOKEN;
+	else if (hk_p11_has_mech(e->p11, HK_P11_RSA_RAW_SIGN))
+		k->pss = HK_PSS_SOFTWARE;
+	else {
+		hk_seterr(e, "token '%s' offers neither CKM_RSA_PKCS_PSS nor "
+		    "CKM_RSA_X_509: TLS 1.3 with RSA key '%s' needs RSA-PSS",
+		    hk_p11_token_label(e->p11), k->uri);
+		return -1;
+	}
+	if (k->pss == HK_PSS_SOFTWARE)
+		elog(e, "token '%s' has no CKM_RSA_PKCS_PSS: RSA-PSS is padded "
+		    "here and signed with CKM_RSA_X_509",
+		    hk_p11_token_label(e->p11));
+	if (!hk_p11_has_mech(e->p11, HK_P11_RSA_PKCS))
+		elog(e, "warning: token '%s' has no CKM_RSA_PKCS: TLS 1.2 "
+		    "clients without RSA-PSS will fail",
+		    hk_p11_token_label(e->p11));
+	return 0;
+}
+
 struct hk_key *
 hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
     const char *pin_file, X509 *cert)
@@ -260,6 +355,12 @@ hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
 	if ((k->uri = canonical_uri(e->p11, k)) == NULL ||
 	    hk_key_make_pkey(k) != 0) {
 		hk_seterr(e, "'%s': cannot make an OpenSSL key for it", uri);
+		goto err;
+	}
+	if (check_flags(e, k) != 0 || check_mechanisms(e, k) != 0)
+		goto err;
+	if (hk_p11_track_key(e->p11, k) != 0) {
+		hk_seterr(e, "out of memory");
 		goto err;
 	}
 	free_list(list);
@@ -316,13 +417,50 @@ clear:
 int
 hk_key_enable_rsa_kx(struct hk_engine *e, struct hk_key *k)
 {
+	struct hk_key_flags fl;
+
 	if (k->type != EVP_PKEY_RSA) {
 		hk_seterr(e, "key '%s' is not RSA: RSA key exchange needs an "
 		    "RSA key", k->uri);
 		return -1;
 	}
-	if (hk_p11_check_raw_decrypt(e->p11, k, e->err, sizeof(e->err)) != 0)
+	hk_p11_key_flags(e->p11, k, &fl);
+	if (fl.decrypt != 1) {
+		hk_seterr(e, "key '%s' cannot decrypt (CKA_DECRYPT is not "
+		    "true): RSA key exchange needs a key made with usage "
+		    "sign,decrypt", k->uri);
 		return -1;
+	}
+	/* Never a fallback to the token's own PKCS#1 unpadding: an oracle. */
+	if (!hk_p11_has_mech(e->p11, HK_P11_RSA_RAW_DECRYPT)) {
+		hk_seterr(e, "token '%s' has no raw RSA decryption "
+		    "(CKM_RSA_X_509): RSA key exchange refused, since letting "
+		    "the token check PKCS#1 padding would make it a padding "
+		    "oracle", hk_p11_token_label(e->p11));
+		return -1;
+	}
 	k->rsa_kx = 1;
 	return 0;
+}
+
+X509 *
+hk_engine_load_cert(struct hk_engine *e, const char *uri, const char *module,
+    const char *pin_file)
+{
+	unsigned char *der = NULL;
+	const unsigned char *q;
+	X509 *x = NULL;
+	size_t len;
+
+	if (open_token(e, uri, module, pin_file) != 0)
+		return NULL;
+	if (hk_p11_find_cert(e->p11, uri, &der, &len, e->err,
+	    sizeof(e->err)) != 0)
+		return NULL;
+	q = der;
+	if ((x = d2i_X509(NULL, &q, (long)len)) == NULL)
+		hk_seterr(e, "certificate '%s' on the token is not valid DER "
+		    "X.509", uri);
+	free(der);
+	return x;
 }

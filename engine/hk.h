@@ -21,6 +21,10 @@
 struct hk_engine;
 struct hk_key;
 
+/* A log line from the engine (token state changes, recoveries): no PIN
+ * or key material is ever in it.  Called from engine threads. */
+typedef void (*hk_log_fn)(void *arg, const char *msg);
+
 /*
  * Load the "default" and "hsmtls" providers into the default library
  * context.  Call before any SSL_CTX_new().  No PKCS#11 call is made yet, so
@@ -30,6 +34,13 @@ struct hk_engine *hk_engine_new(void);
 
 /* Close sessions, log out, C_Finalize, wipe the PIN.  NULL is a no-op. */
 void hk_engine_free(struct hk_engine *e);
+
+/* Where the engine's log lines go; none by default. */
+void hk_engine_set_logger(struct hk_engine *e, hk_log_fn fn, void *arg);
+
+/* Accept keys that are not sensitive or are extractable (a warning is
+ * logged instead of refusing them).  Off by default. */
+void hk_engine_set_allow_weak_key(struct hk_engine *e, int allow);
 
 /* The last error, one line without a newline; "" when there is none. */
 const char *hk_engine_error(const struct hk_engine *e);
@@ -53,6 +64,13 @@ const char *hk_engine_error(const struct hk_engine *e);
  */
 struct hk_key *hk_engine_load_key(struct hk_engine *e, const char *uri,
     const char *module, const char *pin_file, X509 *cert);
+
+/*
+ * A certificate stored on the token, named by a URI with type=cert (same
+ * module, PIN and token rules as hk_engine_load_key; loads the token).
+ */
+X509 *hk_engine_load_cert(struct hk_engine *e, const char *uri,
+    const char *module, const char *pin_file);
 
 /* The EVP_PKEY for libssl/libcrypto, owned by the key: EVP_PKEY_up_ref() to keep it. */
 EVP_PKEY *hk_key_pkey(const struct hk_key *k);
@@ -108,6 +126,12 @@ struct hk_stats {
 	uint64_t queue_depth;   /* operations waiting for a worker now */
 	uint64_t ops_rejected;  /* refused: queue full */
 	uint64_t ops_expired;   /* past their deadline */
+	uint64_t token_up;      /* 1 while the token answers, 0 while down */
+	uint64_t token_down_events;
+	uint64_t token_recoveries;
+	uint64_t relogins;
+	uint64_t key_refinds;
+	uint64_t session_replacements;
 };
 void hk_engine_stats(const struct hk_engine *e, struct hk_stats *st);
 

@@ -13,6 +13,7 @@
 
 #define HK_KEY_MAGIC 0x686b6b79u /* "hkky" */
 #define HK_ERRLEN 512
+#define HK_MAX_MODULUS 1024 /* bytes: 8192-bit RSA */
 #define CKR_FUNCTION_FAILED_VALUE 0x6UL /* CKR_FUNCTION_FAILED, without pkcs11.h */
 
 struct hk_pin;
@@ -23,12 +24,35 @@ enum hk_mech {
 	HK_MECH_RSA_PKCS,  /* DigestInfo || hash, CKM_RSA_PKCS */
 	HK_MECH_RSA_PSS,   /* hash, CKM_RSA_PKCS_PSS */
 	HK_MECH_ECDSA,     /* hash, CKM_ECDSA; r||s out */
+	HK_MECH_RSA_RAW,   /* an encoded block, CKM_RSA_X_509 (PSS in software) */
+};
+
+/* How RSA-PSS signatures are made on this token. */
+enum hk_pss {
+	HK_PSS_TOKEN,      /* CKM_RSA_PKCS_PSS */
+	HK_PSS_SOFTWARE,   /* EMSA-PSS here, raw RSA on the token */
+	HK_PSS_NONE,
+};
+
+/* Mechanisms asked about with C_GetMechanismInfo. */
+enum hk_p11_mech {
+	HK_P11_RSA_PKCS,
+	HK_P11_RSA_PSS,
+	HK_P11_RSA_RAW_SIGN,
+	HK_P11_RSA_RAW_DECRYPT,
+	HK_P11_ECDSA,
+};
+
+/* Boolean key attributes: 1, 0, or -1 when the token does not say. */
+struct hk_key_flags {
+	int sensitive, extractable, always_authenticate, local;
+	int always_sensitive, never_extractable, decrypt;
 };
 
 struct hk_key {
 	unsigned magic;
 	struct hk_engine *e;
-	unsigned long handle;   /* CK_OBJECT_HANDLE of the private key */
+	atomic_ulong handle;    /* CK_OBJECT_HANDLE; found again after faults */
 	unsigned char *id;      /* CKA_ID */
 	size_t id_len;
 	char *label;            /* CKA_LABEL, "" when absent */
@@ -37,6 +61,7 @@ struct hk_key {
 	EVP_PKEY *pkey;         /* the hsmtls provider's key libssl uses */
 	char *uri;
 	int rsa_kx;             /* RSA key exchange checked and enabled */
+	enum hk_pss pss;
 	struct hk_key *next;
 };
 
@@ -44,6 +69,9 @@ struct hk_pool;
 
 struct hk_engine {
 	char err[HK_ERRLEN];
+	hk_log_fn log;
+	void *log_arg;
+	int allow_weak_key;
 	struct hk_pool *pool;
 	struct hk_pool_config pool_cfg;
 	char *module;
@@ -70,27 +98,36 @@ struct hk_pin *hk_pin_from_source(const char *source, char *err, size_t errlen);
 const char *hk_pin_value(const struct hk_pin *pin, size_t *len);
 void hk_pin_free(struct hk_pin *pin);
 
-/* p11.c: module, token, login, objects and operations. */
+/* p11.c, p11_ops.c, recover.c: the PKCS#11 boundary. */
 struct hk_p11 *hk_p11_open(const char *module, const char *uri,
-    const struct hk_pin *pin, char *err, size_t errlen);
+    const struct hk_pin *pin, hk_log_fn log, void *log_arg, char *err,
+    size_t errlen);
 int hk_p11_same_token(struct hk_p11 *p, const char *uri);
 const char *hk_p11_token_label(const struct hk_p11 *p);
 void hk_p11_close(struct hk_p11 *p);
+int hk_p11_track_key(struct hk_p11 *p, struct hk_key *k);
 /* Private keys matching uri; each with its public key.  cert may supply a
  * missing EC public key.  Returns the count, -1 on error. */
 int hk_p11_find_keys(struct hk_p11 *p, const char *uri, X509 *cert,
     struct hk_key **list, char *err, size_t errlen);
+int hk_p11_find_cert(struct hk_p11 *p, const char *uri, unsigned char **der,
+    size_t *len, char *err, size_t errlen);
+int hk_p11_key_flags(struct hk_p11 *p, const struct hk_key *k,
+    struct hk_key_flags *fl);
+int hk_p11_has_mech(struct hk_p11 *p, enum hk_p11_mech which);
 int hk_p11_sign(struct hk_p11 *p, const struct hk_key *k, enum hk_mech mech,
     int md_nid, int saltlen, const unsigned char *in, size_t inlen,
     unsigned char *sig, size_t *siglen, char *err, size_t errlen);
-void hk_p11_stats(struct hk_p11 *p, uint64_t *sessions_open);
+void hk_p11_stats(struct hk_p11 *p, struct hk_stats *st);
 /* The token's session limit; 0 when it has none or does not say. */
 unsigned long hk_p11_max_sessions(const struct hk_p11 *p);
 unsigned long hk_p11_decrypt_raw(struct hk_p11 *p, const struct hk_key *k,
     const unsigned char *in, size_t inlen, unsigned char *out, size_t outsize);
 int hk_p11_rv_is_data_error(unsigned long rv);
-int hk_p11_check_raw_decrypt(struct hk_p11 *p, const struct hk_key *k,
-    char *err, size_t errlen);
+
+/* pss.c */
+int hk_pss_encode(unsigned char *block, size_t k, int modbits,
+    const EVP_MD *md, const unsigned char *mhash, int saltlen);
 
 /* key.c */
 struct hk_key *hk_key_new(void);

@@ -18,8 +18,6 @@
 #include "hk_pool.h"
 #include "hk_rsa_kx.h"
 
-#define MAX_MODULUS 1024    /* bytes: 8192-bit RSA */
-
 struct hk_key *
 hk_key_new(void)
 {
@@ -265,12 +263,12 @@ hk_key_decrypt_premaster(const struct hk_key *k, const unsigned char *in,
     size_t inlen, unsigned client_version, unsigned alt_version,
     unsigned char out[HK_TLS_PREMASTER_LEN])
 {
-	unsigned char rnd[HK_TLS_PREMASTER_LEN], em[MAX_MODULUS];
+	unsigned char rnd[HK_TLS_PREMASTER_LEN], em[HK_MAX_MODULUS];
 	int klen = EVP_PKEY_get_size(k->pub);
 	unsigned long rv;
 	int rc = -1;
 
-	if (klen <= 0 || klen > MAX_MODULUS ||
+	if (klen <= 0 || klen > HK_MAX_MODULUS ||
 	    RAND_priv_bytes(rnd, sizeof(rnd)) != 1)
 		return -1;
 	rv = decrypt_raw(k, in, inlen, em, (size_t)klen);

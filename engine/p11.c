@@ -1,52 +1,53 @@
 /*
- * p11.c - the PKCS#11 boundary.
+ * p11.c - the PKCS#11 control plane: module, token, login, objects.
  *
- * Control plane: libp11 loads the module (C_Initialize with OS locking) and
- * enumerates slots.  Data plane: our own sessions on the same loaded module's
- * function list, for login, object lookup and every key operation.  We log
- * in ourselves rather than through PKCS11_login() because libp11 0.4.12
- * keeps its own unlocked heap copy of the PIN for re-login; the only copy
- * here is the locked page in pin.c.
+ * libp11 loads the module (C_Initialize with OS locking) and enumerates
+ * slots.  Everything else uses our own sessions on the same loaded module's
+ * function list.  We log in ourselves rather than through PKCS11_login()
+ * because libp11 0.4.12 keeps its own unlocked heap copy of the PIN for
+ * re-login; the only copy here is the locked page in pin.c.
  */
 #include "config.h"
 
 #include <dlfcn.h>
-#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <libp11.h>
+#include <time.h>
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
-#include "hk_internal.h"
-#include "hk_ckr.h"
-#include "hk_uri.h"
+#include "p11_internal.h"
 
-#define POOL_IDLE_MAX 32
-#define FIND_MAX 64
-
-struct hk_p11 {
-	PKCS11_CTX *ctx;
-	PKCS11_SLOT *slots;
-	unsigned int nslots;
-	void *dl;
-	CK_FUNCTION_LIST_PTR f;
-	CK_SLOT_ID slot_id;
-	CK_TOKEN_INFO info;
-	char label[sizeof(((CK_TOKEN_INFO *)0)->label) + 1];
-	CK_SESSION_HANDLE control;      /* holds the login; lookups */
-	int have_control;
-	pthread_mutex_t lock;           /* control session and pool */
-	CK_SESSION_HANDLE idle[POOL_IDLE_MAX];
-	size_t nidle;
-	size_t nopen;
-};
-
-static const char *
-ckr(CK_RV rv)
+const char *
+hk_p11_ckr(CK_RV rv)
 {
 	static _Thread_local char buf[32];
 
 	return hk_ckr_name(rv, buf, sizeof(buf));
+}
+
+uint64_t
+hk_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+hk_p11_log(struct hk_p11 *p, const char *fmt, ...)
+{
+	char msg[HK_ERRLEN];
+	va_list ap;
+
+	if (p->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	p->log(p->log_arg, msg);
 }
 
 static void
@@ -58,13 +59,14 @@ trim_label(char *dst, const unsigned char *src, size_t n)
 	dst[n] = '\0';
 }
 
-/* Load through libp11, then take the same library's function list. */
+/* Our handle on the library first, for a precise error and the function
+ * list; libp11's load of the same path then shares the same copy. */
 static int
-load_module(struct hk_p11 *p, const char *module, char *err, size_t errlen)
+open_library(struct hk_p11 *p, char *err, size_t errlen)
 {
 	CK_C_GetFunctionList getfl;
 
-	if ((p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+	if ((p->dl = dlopen(p->module, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		hk_fmterr(err, errlen, "cannot load PKCS#11 module: %s",
 		    dlerror());
 		return -1;
@@ -72,32 +74,59 @@ load_module(struct hk_p11 *p, const char *module, char *err, size_t errlen)
 	getfl = (CK_C_GetFunctionList)dlsym(p->dl, "C_GetFunctionList");
 	if (getfl == NULL || getfl(&p->f) != CKR_OK || p->f == NULL) {
 		hk_fmterr(err, errlen, "'%s' is not a PKCS#11 module "
-		    "(no C_GetFunctionList)", module);
-		return -1;
-	}
-	if ((p->ctx = PKCS11_CTX_new()) == NULL ||
-	    PKCS11_CTX_load(p->ctx, module) != 0) {
-		hk_fmterr(err, errlen, "PKCS#11 module '%s': C_Initialize "
-		    "failed", module);
-		return -1;
-	}
-	if (PKCS11_enumerate_slots(p->ctx, &p->slots, &p->nslots) != 0) {
-		hk_fmterr(err, errlen, "PKCS#11 module '%s': cannot list "
-		    "slots", module);
+		    "(no C_GetFunctionList)", p->module);
 		return -1;
 	}
 	return 0;
 }
 
+/* C_Initialize (through libp11) and the slot list. */
+int
+hk_p11_load(struct hk_p11 *p, char *err, size_t errlen)
+{
+	if ((p->ctx = PKCS11_CTX_new()) == NULL ||
+	    PKCS11_CTX_load(p->ctx, p->module) != 0) {
+		hk_fmterr(err, errlen, "PKCS#11 module '%s': C_Initialize "
+		    "failed", p->module);
+		hk_p11_unload(p);
+		return -1;
+	}
+	if (PKCS11_enumerate_slots(p->ctx, &p->slots, &p->nslots) != 0) {
+		hk_fmterr(err, errlen, "PKCS#11 module '%s': cannot list "
+		    "slots", p->module);
+		hk_p11_unload(p);
+		return -1;
+	}
+	return 0;
+}
+
+/* C_Finalize.  The caller has closed our sessions and holds rw for writing
+ * (or is alone), so no thread is inside the module. */
+void
+hk_p11_unload(struct hk_p11 *p)
+{
+	if (p->ctx == NULL)
+		return;
+	if (p->slots != NULL)
+		PKCS11_release_all_slots(p->ctx, p->slots, p->nslots);
+	p->slots = NULL;
+	p->nslots = 0;
+	PKCS11_CTX_unload(p->ctx);
+	PKCS11_CTX_free(p->ctx);
+	p->ctx = NULL;
+}
+
 /* Exactly one initialised token must match the URI's token attributes. */
-static int
-select_token(struct hk_p11 *p, P11KitUri *uri, const char *s, char *err,
-    size_t errlen)
+int
+hk_p11_select(struct hk_p11 *p, char *err, size_t errlen)
 {
 	CK_TOKEN_INFO ti;
+	P11KitUri *uri;
 	unsigned int i, found = 0;
 	CK_SLOT_ID sid;
 
+	if ((uri = hk_uri_parse(p->uri, err, errlen)) == NULL)
+		return -1;
 	for (i = 0; i < p->nslots; i++) {
 		if (p->slots[i].token == NULL)
 			continue;
@@ -111,85 +140,140 @@ select_token(struct hk_p11 *p, P11KitUri *uri, const char *s, char *err,
 			p->info = ti;
 		}
 	}
+	p11_kit_uri_free(uri);
 	if (found == 0) {
-		hk_fmterr(err, errlen, "no token matches '%s'", s);
+		hk_fmterr(err, errlen, "no token matches '%s'", p->uri);
 		return -1;
 	}
 	if (found > 1) {
 		hk_fmterr(err, errlen, "%u tokens match '%s'; name one with "
-		    "token=, serial= or slot-id=", found, s);
+		    "token=, serial= or slot-id=", found, p->uri);
 		return -1;
 	}
 	trim_label(p->label, p->info.label, sizeof(p->info.label));
 	return 0;
 }
 
-/* One C_Login, never retried; refuse when the token warns of lockout. */
-static int
-login(struct hk_p11 *p, const struct hk_pin *pin, char *err, size_t errlen)
+/*
+ * Open the control session and log in: one C_Login, never retried, and
+ * none at all when the token warns that a wrong PIN could lock it.  A
+ * refused PIN blocks every later login until the engine is rebuilt.
+ */
+CK_RV
+hk_p11_login(struct hk_p11 *p, char *err, size_t errlen)
 {
 	const char *value;
+	CK_TOKEN_INFO ti;
 	size_t len;
 	CK_RV rv;
 
+	if (p->have_control) {
+		p->f->C_CloseSession(p->control);
+		p->have_control = 0;
+	}
 	rv = p->f->C_OpenSession(p->slot_id, CKF_SERIAL_SESSION, NULL, NULL,
 	    &p->control);
 	if (rv != CKR_OK) {
 		hk_fmterr(err, errlen, "token '%s': C_OpenSession: %s",
-		    p->label, ckr(rv));
-		return -1;
+		    p->label, hk_p11_ckr(rv));
+		return rv;
 	}
 	p->have_control = 1;
-	if (!(p->info.flags & CKF_LOGIN_REQUIRED))
-		return 0;
-	if (pin == NULL) {
-		hk_fmterr(err, errlen, "token '%s' needs a login: give "
-		    "--pin-file or pin-source in the URI", p->label);
-		return -1;
+	if ((rv = p->f->C_GetTokenInfo(p->slot_id, &ti)) != CKR_OK) {
+		hk_fmterr(err, errlen, "token '%s': C_GetTokenInfo: %s",
+		    p->label, hk_p11_ckr(rv));
+		return rv;
 	}
-	if (p->info.flags & CKF_USER_PIN_LOCKED) {
+	if (!(ti.flags & CKF_LOGIN_REQUIRED))
+		return CKR_OK;
+	if (p->pin == NULL) {
+		hk_fmterr(err, errlen, "token '%s' needs a login: give "
+		    "--pin-file or pin-source in the key URI", p->label);
+		return CKR_USER_NOT_LOGGED_IN;
+	}
+	if (atomic_load(&p->login_blocked)) {
+		hk_fmterr(err, errlen, "token '%s': not logging in again after "
+		    "a refused PIN; fix the PIN and reload", p->label);
+		return CKR_PIN_INCORRECT;
+	}
+	if (ti.flags & CKF_USER_PIN_LOCKED) {
+		atomic_store(&p->login_blocked, 1);
 		hk_fmterr(err, errlen, "token '%s': the user PIN is locked",
 		    p->label);
-		return -1;
+		return CKR_PIN_LOCKED;
 	}
-	if (p->info.flags & CKF_USER_PIN_FINAL_TRY) {
+	if (ti.flags & CKF_USER_PIN_FINAL_TRY) {
+		atomic_store(&p->login_blocked, 1);
 		hk_fmterr(err, errlen, "token '%s': refusing to log in: one "
 		    "more wrong PIN would lock it (PIN final try)", p->label);
-		return -1;
+		return CKR_PIN_LOCKED;
 	}
-	value = hk_pin_value(pin, &len);
+	value = hk_pin_value(p->pin, &len);
 	rv = p->f->C_Login(p->control, CKU_USER, (CK_UTF8CHAR_PTR)value, len);
-	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+	if (rv == CKR_USER_ALREADY_LOGGED_IN)
+		return CKR_OK;
+	if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED ||
+	    rv == CKR_PIN_EXPIRED || rv == CKR_PIN_INVALID ||
+	    rv == CKR_PIN_LEN_RANGE)
+		atomic_store(&p->login_blocked, 1);
+	if (rv != CKR_OK)
 		hk_fmterr(err, errlen, "token '%s': C_Login: %s (not retried)",
-		    p->label, ckr(rv));
-		return -1;
+		    p->label, hk_p11_ckr(rv));
+	return rv;
+}
+
+/* Close every session of ours, for shutdown and re-initialisation. */
+void
+hk_p11_close_sessions(struct hk_p11 *p)
+{
+	size_t i;
+
+	pthread_mutex_lock(&p->lock);
+	for (i = 0; i < p->nidle; i++)
+		p->f->C_CloseSession(p->idle[i]);
+	p->nopen -= p->nidle;
+	p->nidle = 0;
+	if (p->have_control) {
+		p->f->C_CloseSession(p->control);
+		p->have_control = 0;
 	}
-	return 0;
+	pthread_mutex_unlock(&p->lock);
 }
 
 struct hk_p11 *
 hk_p11_open(const char *module, const char *s, const struct hk_pin *pin,
-    char *err, size_t errlen)
+    hk_log_fn log, void *log_arg, char *err, size_t errlen)
 {
 	struct hk_p11 *p;
-	P11KitUri *uri;
 
-	if ((uri = hk_uri_parse(s, err, errlen)) == NULL)
-		return NULL;
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		hk_fmterr(err, errlen, "out of memory");
-		p11_kit_uri_free(uri);
 		return NULL;
 	}
+	pthread_rwlock_init(&p->rw, NULL);
 	pthread_mutex_init(&p->lock, NULL);
-	if (load_module(p, module, err, errlen) != 0 ||
-	    select_token(p, uri, s, err, errlen) != 0 ||
-	    login(p, pin, err, errlen) != 0) {
-		hk_p11_close(p);
-		p = NULL;
+	pthread_mutex_init(&p->login_lock, NULL);
+	pthread_mutex_init(&p->plock, NULL);
+	pthread_cond_init(&p->pwake, NULL);
+	atomic_init(&p->up, 1);
+	p->pin = pin;
+	p->log = log;
+	p->log_arg = log_arg;
+	if ((p->module = strdup(module)) == NULL ||
+	    (p->uri = strdup(s)) == NULL) {
+		hk_fmterr(err, errlen, "out of memory");
+		goto err;
 	}
-	p11_kit_uri_free(uri);
+	if (open_library(p, err, errlen) != 0 ||
+	    hk_p11_load(p, err, errlen) != 0 ||
+	    hk_p11_select(p, err, errlen) != 0 ||
+	    hk_p11_login(p, err, errlen) != CKR_OK ||
+	    hk_p11_start_prober(p) != 0)
+		goto err;
 	return p;
+err:
+	hk_p11_close(p);
+	return NULL;
 }
 
 int
@@ -224,93 +308,49 @@ hk_p11_token_label(const struct hk_p11 *p)
 void
 hk_p11_close(struct hk_p11 *p)
 {
-	size_t i;
-
 	if (p == NULL)
 		return;
+	hk_p11_stop_prober(p);
 	if (p->f != NULL) {
-		for (i = 0; i < p->nidle; i++)
-			p->f->C_CloseSession(p->idle[i]);
-		if (p->have_control) {
+		if (p->have_control)
 			p->f->C_Logout(p->control);
-			p->f->C_CloseSession(p->control);
-		}
+		hk_p11_close_sessions(p);
 	}
-	if (p->ctx != NULL) {
-		if (p->slots != NULL)
-			PKCS11_release_all_slots(p->ctx, p->slots, p->nslots);
-		PKCS11_CTX_unload(p->ctx);      /* C_Finalize */
-		PKCS11_CTX_free(p->ctx);
-	}
+	hk_p11_unload(p);
 	if (p->dl != NULL)
 		dlclose(p->dl);
+	free(p->keys);
+	free(p->module);
+	free(p->uri);
+	pthread_rwlock_destroy(&p->rw);
 	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->login_lock);
+	pthread_mutex_destroy(&p->plock);
+	pthread_cond_destroy(&p->pwake);
 	free(p);
 }
 
-void
-hk_p11_stats(struct hk_p11 *p, uint64_t *sessions_open)
+/* Keys the token must find again after a fault or a re-initialisation. */
+int
+hk_p11_track_key(struct hk_p11 *p, struct hk_key *k)
 {
-	pthread_mutex_lock(&p->lock);
-	*sessions_open = p->nopen + (p->have_control ? 1 : 0);
-	pthread_mutex_unlock(&p->lock);
-}
-
-/* ---- sessions for key operations ---- */
-
-static CK_RV
-session_get(struct hk_p11 *p, CK_SESSION_HANDLE *s)
-{
-	CK_RV rv;
+	struct hk_key **keys;
 
 	pthread_mutex_lock(&p->lock);
-	if (p->nidle > 0) {
-		*s = p->idle[--p->nidle];
-		pthread_mutex_unlock(&p->lock);
-		return CKR_OK;
-	}
-	p->nopen++;
-	pthread_mutex_unlock(&p->lock);
-	rv = p->f->C_OpenSession(p->slot_id, CKF_SERIAL_SESSION, NULL, NULL,
-	    s);
-	if (rv != CKR_OK) {
-		pthread_mutex_lock(&p->lock);
-		p->nopen--;
-		pthread_mutex_unlock(&p->lock);
-	}
-	return rv;
-}
-
-static void
-session_put(struct hk_p11 *p, CK_SESSION_HANDLE s)
-{
-	pthread_mutex_lock(&p->lock);
-	if (p->nidle < POOL_IDLE_MAX) {
-		p->idle[p->nidle++] = s;
-		s = CK_INVALID_HANDLE;
-	} else {
-		p->nopen--;
+	keys = realloc(p->keys, (p->nkeys + 1) * sizeof(*keys));
+	if (keys != NULL) {
+		keys[p->nkeys++] = k;
+		p->keys = keys;
 	}
 	pthread_mutex_unlock(&p->lock);
-	if (s != CK_INVALID_HANDLE)
-		p->f->C_CloseSession(s);
-}
-
-/* A session the token no longer knows: forget it, never reuse it. */
-static void
-session_drop(struct hk_p11 *p, CK_SESSION_HANDLE s)
-{
-	p->f->C_CloseSession(s);
-	pthread_mutex_lock(&p->lock);
-	p->nopen--;
-	pthread_mutex_unlock(&p->lock);
+	return keys != NULL ? 0 : -1;
 }
 
 /* ---- objects ---- */
 
 /* Read one attribute into a new buffer; caller frees. */
-static CK_RV
-get_attr(struct hk_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+CK_RV
+hk_p11_get_attr(struct hk_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
     CK_ATTRIBUTE_TYPE type, unsigned char **val, size_t *len)
 {
 	CK_ATTRIBUTE a = { type, NULL, 0 };
@@ -336,8 +376,8 @@ get_attr(struct hk_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
 	return CKR_OK;
 }
 
-static CK_RV
-find(struct hk_p11 *p, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl,
+CK_RV
+hk_p11_find(struct hk_p11 *p, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl,
     CK_ULONG n, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *found)
 {
 	CK_RV rv;
@@ -379,8 +419,8 @@ rsa_public(struct hk_p11 *p, CK_OBJECT_HANDLE h)
 	OSSL_PARAM_BLD *bld = NULL;
 	EVP_PKEY *pkey = NULL;
 
-	if (get_attr(p, p->control, h, CKA_MODULUS, &n, &nlen) != CKR_OK ||
-	    get_attr(p, p->control, h, CKA_PUBLIC_EXPONENT, &e, &elen) !=
+	if (hk_p11_get_attr(p, p->control, h, CKA_MODULUS, &n, &nlen) != CKR_OK ||
+	    hk_p11_get_attr(p, p->control, h, CKA_PUBLIC_EXPONENT, &e, &elen) !=
 	    CKR_OK)
 		goto end;
 	bn = BN_bin2bn(n, (int)nlen, NULL);
@@ -434,7 +474,7 @@ ec_group(struct hk_p11 *p, CK_OBJECT_HANDLE h)
 	const char *name = NULL;
 	size_t len;
 
-	if (get_attr(p, p->control, h, CKA_EC_PARAMS, &der, &len) != CKR_OK)
+	if (hk_p11_get_attr(p, p->control, h, CKA_EC_PARAMS, &der, &len) != CKR_OK)
 		return NULL;
 	q = der;
 	if ((oid = d2i_ASN1_OBJECT(NULL, &q, (long)len)) != NULL)
@@ -467,8 +507,8 @@ ec_public(struct hk_p11 *p, CK_OBJECT_HANDLE h, const struct hk_key *k,
 
 	if (group == NULL)
 		return NULL;
-	if (find(p, p->control, tmpl, 2, &pub, 1, &n) == CKR_OK && n == 1 &&
-	    get_attr(p, p->control, pub, CKA_EC_POINT, &pt, &len) == CKR_OK)
+	if (hk_p11_find(p, p->control, tmpl, 2, &pub, 1, &n) == CKR_OK && n == 1 &&
+	    hk_p11_get_attr(p, p->control, pub, CKA_EC_POINT, &pt, &len) == CKR_OK)
 		pkey = ec_from_point(group, pt, len);
 	free(pt);
 	if (pkey != NULL || cert == NULL)
@@ -492,14 +532,14 @@ describe_key(struct hk_p11 *p, CK_OBJECT_HANDLE h, X509 *cert)
 
 	if ((k = hk_key_new()) == NULL)
 		return NULL;
-	k->handle = h;
-	if (get_attr(p, p->control, h, CKA_KEY_TYPE, &kt, &ktlen) != CKR_OK ||
+	atomic_init(&k->handle, h);
+	if (hk_p11_get_attr(p, p->control, h, CKA_KEY_TYPE, &kt, &ktlen) != CKR_OK ||
 	    ktlen != sizeof(type))
 		goto err;
 	memcpy(&type, kt, sizeof(type));
-	if (get_attr(p, p->control, h, CKA_ID, &k->id, &k->id_len) != CKR_OK)
+	if (hk_p11_get_attr(p, p->control, h, CKA_ID, &k->id, &k->id_len) != CKR_OK)
 		k->id_len = 0;
-	if (get_attr(p, p->control, h, CKA_LABEL, &label, &llen) != CKR_OK)
+	if (hk_p11_get_attr(p, p->control, h, CKA_LABEL, &label, &llen) != CKR_OK)
 		label = (unsigned char *)strdup("");
 	k->label = (char *)label;
 	if (type == CKK_RSA) {
@@ -551,7 +591,7 @@ hk_p11_find_keys(struct hk_p11 *p, const char *s, X509 *cert,
 	tmpl[nt].pValue = &priv;
 	tmpl[nt++].ulValueLen = sizeof(priv);
 	pthread_mutex_lock(&p->lock);
-	rv = find(p, p->control, tmpl, nt, h, FIND_MAX, &n);
+	rv = hk_p11_find(p, p->control, tmpl, nt, h, FIND_MAX, &n);
 	for (i = 0; rv == CKR_OK && i < n; i++) {
 		if ((k = describe_key(p, h[i], cert)) == NULL)
 			continue;
@@ -563,7 +603,7 @@ hk_p11_find_keys(struct hk_p11 *p, const char *s, X509 *cert,
 	p11_kit_uri_free(uri);
 	if (rv != CKR_OK) {
 		hk_fmterr(err, errlen, "token '%s': C_FindObjects: %s",
-		    p->label, ckr(rv));
+		    p->label, hk_p11_ckr(rv));
 		return -1;
 	}
 	if (count == 0)
@@ -572,162 +612,100 @@ hk_p11_find_keys(struct hk_p11 *p, const char *s, X509 *cert,
 	return count;
 }
 
-/* ---- signing ---- */
 
-static CK_MECHANISM_TYPE
-hash_mech(int md_nid, CK_RSA_PKCS_MGF_TYPE *mgf)
-{
-	switch (md_nid) {
-	case NID_sha1:   *mgf = CKG_MGF1_SHA1;   return CKM_SHA_1;
-	case NID_sha224: *mgf = CKG_MGF1_SHA224; return CKM_SHA224;
-	case NID_sha256: *mgf = CKG_MGF1_SHA256; return CKM_SHA256;
-	case NID_sha384: *mgf = CKG_MGF1_SHA384; return CKM_SHA384;
-	case NID_sha512: *mgf = CKG_MGF1_SHA512; return CKM_SHA512;
-	default:         return CK_UNAVAILABLE_INFORMATION;
-	}
-}
-
-typedef CK_RV (*op_init_fn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR,
-    CK_OBJECT_HANDLE);
-typedef CK_RV (*op_fn)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR,
-    CK_ULONG_PTR);
-
-static CK_RV
-op_once(CK_SESSION_HANDLE s, op_init_fn init, op_fn op, CK_MECHANISM *m,
-    CK_OBJECT_HANDLE h, const unsigned char *in, size_t inlen,
-    unsigned char *out, size_t *outlen)
-{
-	CK_ULONG len = *outlen;
-	CK_RV rv;
-
-	rv = init(s, m, h);
-	if (rv != CKR_OK)
-		return rv;
-	rv = op(s, (CK_BYTE_PTR)in, inlen, out, &len);
-	*outlen = len;
-	return rv;
-}
-
-/* One single-part operation on a pooled session.  A session the token
- * dropped is replaced and the operation retried once; any other failure
- * is the operation's alone. */
-static CK_RV
-run_op(struct hk_p11 *p, op_init_fn init, op_fn op, CK_MECHANISM *m,
-    CK_OBJECT_HANDLE h, const unsigned char *in, size_t inlen,
-    unsigned char *out, size_t *outlen)
-{
-	CK_SESSION_HANDLE s;
-	CK_RV rv = CKR_OK;
-	int attempt;
-
-	for (attempt = 0; attempt < 2; attempt++) {
-		if ((rv = session_get(p, &s)) != CKR_OK)
-			break;
-		rv = op_once(s, init, op, m, h, in, inlen, out, outlen);
-		if (rv == CKR_SESSION_HANDLE_INVALID ||
-		    rv == CKR_SESSION_CLOSED) {
-			session_drop(p, s);
-			continue;
-		}
-		session_put(p, s);
-		break;
-	}
-	return rv;
-}
-
+/* CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_ALWAYS_AUTHENTICATE, CKA_LOCAL... */
 int
-hk_p11_sign(struct hk_p11 *p, const struct hk_key *k, enum hk_mech mech,
-    int md_nid, int saltlen, const unsigned char *in, size_t inlen,
-    unsigned char *sig, size_t *siglen, char *err, size_t errlen)
+hk_p11_key_flags(struct hk_p11 *p, const struct hk_key *k,
+    struct hk_key_flags *fl)
 {
-	CK_RSA_PKCS_PSS_PARAMS pss;
-	CK_MECHANISM m = { CKM_RSA_PKCS, NULL, 0 };
-	CK_RV rv;
-
-	if (mech == HK_MECH_ECDSA) {
-		m.mechanism = CKM_ECDSA;
-	} else if (mech == HK_MECH_RSA_PSS) {
-		pss.hashAlg = hash_mech(md_nid, &pss.mgf);
-		pss.sLen = (CK_ULONG)saltlen;
-		if (pss.hashAlg == CK_UNAVAILABLE_INFORMATION) {
-			hk_fmterr(err, errlen, "RSA-PSS: unsupported digest");
-			return -1;
-		}
-		m.mechanism = CKM_RSA_PKCS_PSS;
-		m.pParameter = &pss;
-		m.ulParameterLen = sizeof(pss);
-	}
-	rv = run_op(p, p->f->C_SignInit, p->f->C_Sign, &m, k->handle, in,
-	    inlen, sig, siglen);
-	if (rv != CKR_OK) {
-		hk_fmterr(err, errlen, "token '%s': C_Sign: %s", p->label,
-		    ckr(rv));
-		return -1;
-	}
-	return 0;
-}
-
-/* Raw RSA (CKM_RSA_X_509): the token never sees or judges padding.  The
- * result is left-padded to the modulus size for tokens that strip leading
- * zeros.  Returns the CKR value; 0 is CKR_OK. */
-unsigned long
-hk_p11_decrypt_raw(struct hk_p11 *p, const struct hk_key *k,
-    const unsigned char *in, size_t inlen, unsigned char *out, size_t outsize)
-{
-	CK_MECHANISM m = { CKM_RSA_X_509, NULL, 0 };
-	size_t len = outsize;
-	CK_RV rv;
-
-	rv = run_op(p, p->f->C_DecryptInit, p->f->C_Decrypt, &m, k->handle, in,
-	    inlen, out, &len);
-	if (rv == CKR_OK && len > outsize)
-		rv = CKR_BUFFER_TOO_SMALL;
-	if (rv == CKR_OK && len < outsize) {
-		memmove(out + (outsize - len), out, len);
-		memset(out, 0, outsize - len);
-	}
-	return rv;
-}
-
-/* RSA key exchange needs CKA_DECRYPT on the key and raw RSA on the token:
- * never a fallback to the token's own PKCS#1 unpadding (an oracle). */
-int
-hk_p11_check_raw_decrypt(struct hk_p11 *p, const struct hk_key *k, char *err,
-    size_t errlen)
-{
-	CK_MECHANISM_INFO mi;
-	unsigned char *v = NULL;
-	size_t len;
-	CK_RV rv;
-	int can;
+	static const CK_ATTRIBUTE_TYPE types[] = {
+		CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_ALWAYS_AUTHENTICATE,
+		CKA_LOCAL, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE,
+		CKA_DECRYPT,
+	};
+	int *dst[] = {
+		&fl->sensitive, &fl->extractable, &fl->always_authenticate,
+		&fl->local, &fl->always_sensitive, &fl->never_extractable,
+		&fl->decrypt,
+	};
+	unsigned char *v;
+	size_t i, len;
 
 	pthread_mutex_lock(&p->lock);
-	rv = get_attr(p, p->control, k->handle, CKA_DECRYPT, &v, &len);
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		*dst[i] = -1;   /* unknown: the token does not say */
+		if (hk_p11_get_attr(p, p->control, atomic_load(&k->handle),
+		    types[i], &v, &len) == CKR_OK && len == sizeof(CK_BBOOL))
+			*dst[i] = v[0] == CK_TRUE;
+		if (v != NULL)
+			free(v);
+	}
 	pthread_mutex_unlock(&p->lock);
-	can = rv == CKR_OK && len == sizeof(CK_BBOOL) && v[0] == CK_TRUE;
-	free(v);
-	if (!can) {
-		hk_fmterr(err, errlen, "key '%s' cannot decrypt (CKA_DECRYPT is "
-		    "false): RSA key exchange needs a key made with usage "
-		    "sign,decrypt", k->uri);
-		return -1;
-	}
-	rv = p->f->C_GetMechanismInfo(p->slot_id, CKM_RSA_X_509, &mi);
-	if (rv != CKR_OK || !(mi.flags & CKF_DECRYPT)) {
-		hk_fmterr(err, errlen, "token '%s' has no raw RSA decryption "
-		    "(CKM_RSA_X_509): RSA key exchange refused, since letting "
-		    "the token check PKCS#1 padding would make it a padding "
-		    "oracle", p->label);
-		return -1;
-	}
 	return 0;
 }
 
-/* Errors that describe the ciphertext rather than the token. */
+/* Whether the token offers a mechanism for signing or decrypting: it must
+ * be in C_GetMechanismList (SoftHSM, for one, answers C_GetMechanismInfo
+ * for mechanisms its configuration disables) with the right flag. */
 int
-hk_p11_rv_is_data_error(unsigned long rv)
+hk_p11_has_mech(struct hk_p11 *p, enum hk_p11_mech which)
 {
-	return rv == CKR_ENCRYPTED_DATA_INVALID ||
-	    rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_DATA_INVALID ||
-	    rv == CKR_DATA_LEN_RANGE;
+	static const struct { CK_MECHANISM_TYPE m; CK_FLAGS need; } t[] = {
+		[HK_P11_RSA_PKCS] = { CKM_RSA_PKCS, CKF_SIGN },
+		[HK_P11_RSA_PSS] = { CKM_RSA_PKCS_PSS, CKF_SIGN },
+		[HK_P11_RSA_RAW_SIGN] = { CKM_RSA_X_509, CKF_SIGN },
+		[HK_P11_RSA_RAW_DECRYPT] = { CKM_RSA_X_509, CKF_DECRYPT },
+		[HK_P11_ECDSA] = { CKM_ECDSA, CKF_SIGN },
+	};
+	CK_MECHANISM_TYPE *list = NULL;
+	CK_MECHANISM_INFO mi;
+	CK_ULONG n = 0, i;
+	int listed = 0;
+
+	if (p->f->C_GetMechanismList(p->slot_id, NULL, &n) != CKR_OK ||
+	    (list = calloc(n + 1, sizeof(*list))) == NULL ||
+	    p->f->C_GetMechanismList(p->slot_id, list, &n) != CKR_OK)
+		n = 0;
+	for (i = 0; i < n; i++)
+		listed |= list[i] == t[which].m;
+	free(list);
+	return listed && p->f->C_GetMechanismInfo(p->slot_id, t[which].m,
+	    &mi) == CKR_OK && (mi.flags & t[which].need) != 0;
+}
+
+/* A token certificate named by a URI with type=cert, as DER. */
+int
+hk_p11_find_cert(struct hk_p11 *p, const char *s, unsigned char **der,
+    size_t *len, char *err, size_t errlen)
+{
+	CK_OBJECT_CLASS cert = CKO_CERTIFICATE;
+	CK_ATTRIBUTE *uattrs, tmpl[16];
+	CK_OBJECT_HANDLE h[2];
+	CK_ULONG nu = 0, nt = 0, n = 0, i;
+	P11KitUri *uri;
+	CK_RV rv;
+
+	*der = NULL;
+	if ((uri = hk_uri_parse(s, err, errlen)) == NULL)
+		return -1;
+	uattrs = p11_kit_uri_get_attributes(uri, &nu);
+	for (i = 0; i < nu && nt < 15; i++)
+		if (uattrs[i].type != CKA_CLASS)
+			tmpl[nt++] = uattrs[i];
+	tmpl[nt].type = CKA_CLASS;
+	tmpl[nt].pValue = &cert;
+	tmpl[nt++].ulValueLen = sizeof(cert);
+	pthread_mutex_lock(&p->lock);
+	rv = hk_p11_find(p, p->control, tmpl, nt, h, 2, &n);
+	if (rv == CKR_OK && n == 1)
+		rv = hk_p11_get_attr(p, p->control, h[0], CKA_VALUE, der, len);
+	pthread_mutex_unlock(&p->lock);
+	p11_kit_uri_free(uri);
+	if (rv != CKR_OK)
+		hk_fmterr(err, errlen, "token '%s': reading certificate '%s': "
+		    "%s", p->label, s, hk_p11_ckr(rv));
+	else if (n != 1)
+		hk_fmterr(err, errlen, "%s certificate matches '%s' on token "
+		    "'%s'", n == 0 ? "no" : "more than one", s, p->label);
+	return rv == CKR_OK && n == 1 ? 0 : -1;
 }

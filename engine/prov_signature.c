@@ -333,6 +333,24 @@ sign_pkcs1(const struct sig_ctx *c, const unsigned char *dgst, size_t dlen,
 	    0, info, (size_t)len, sig, siglen);
 }
 
+/* A token without CKM_RSA_PKCS_PSS: encode here, raw RSA there. */
+static int
+sign_pss_raw(const struct sig_ctx *c, int bits, int salt,
+    const unsigned char *dgst, unsigned char *sig, size_t *siglen)
+{
+	unsigned char block[HK_MAX_MODULUS];
+	size_t k = (size_t)(bits + 7) / 8;
+	int rc;
+
+	if (k > sizeof(block) ||
+	    hk_pss_encode(block, k, bits, c->md, dgst, salt) != 0)
+		return -1;
+	rc = hk_key_sign(c->k->key, HK_MECH_RSA_RAW, EVP_MD_get_type(c->md), 0,
+	    block, k, sig, siglen);
+	OPENSSL_cleanse(block, sizeof(block));
+	return rc;
+}
+
 static int
 sign_pss(const struct sig_ctx *c, const unsigned char *dgst, size_t dlen,
     unsigned char *sig, size_t *siglen)
@@ -356,6 +374,8 @@ sign_pss(const struct sig_ctx *c, const unsigned char *dgst, size_t dlen,
 		    "hsmtls: RSA-PSS salt length %d out of range", salt);
 		return -1;
 	}
+	if (c->k->key->pss == HK_PSS_SOFTWARE)
+		return sign_pss_raw(c, bits, salt, dgst, sig, siglen);
 	return hk_key_sign(c->k->key, HK_MECH_RSA_PSS, EVP_MD_get_type(c->md),
 	    salt, dgst, dlen, sig, siglen);
 }

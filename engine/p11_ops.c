@@ -1,0 +1,263 @@
+/*
+ * p11_ops.c - key operations on pooled sessions, with the fault handling
+ * of the design's table: a dropped session is replaced, a lost login is
+ * redone, a lost key handle is found again (each followed by one retry);
+ * a device gone marks the token down, and while it is down operations fail
+ * at once without touching the module.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "p11_internal.h"
+
+static CK_RV
+session_get(struct hk_p11 *p, CK_SESSION_HANDLE *s)
+{
+	CK_RV rv;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->nidle > 0) {
+		*s = p->idle[--p->nidle];
+		pthread_mutex_unlock(&p->lock);
+		return CKR_OK;
+	}
+	p->nopen++;
+	pthread_mutex_unlock(&p->lock);
+	rv = p->f->C_OpenSession(p->slot_id, CKF_SERIAL_SESSION, NULL, NULL,
+	    s);
+	if (rv != CKR_OK) {
+		pthread_mutex_lock(&p->lock);
+		p->nopen--;
+		pthread_mutex_unlock(&p->lock);
+	}
+	return rv;
+}
+
+static void
+session_put(struct hk_p11 *p, CK_SESSION_HANDLE s)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->nidle < POOL_IDLE_MAX) {
+		p->idle[p->nidle++] = s;
+		s = CK_INVALID_HANDLE;
+	} else {
+		p->nopen--;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (s != CK_INVALID_HANDLE)
+		p->f->C_CloseSession(s);
+}
+
+/*
+ * A session the token no longer knows: forget it.  Its idle siblings most
+ * likely died with it (C_CloseAllSessions, a token reset), so they go too
+ * rather than failing one operation each.
+ */
+static void
+session_drop_all(struct hk_p11 *p, CK_SESSION_HANDLE s)
+{
+	CK_SESSION_HANDLE idle[POOL_IDLE_MAX];
+	size_t n, i;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->nidle;
+	memcpy(idle, p->idle, n * sizeof(idle[0]));
+	p->nidle = 0;
+	p->nopen -= n + 1;
+	pthread_mutex_unlock(&p->lock);
+	p->f->C_CloseSession(s);
+	for (i = 0; i < n; i++)
+		p->f->C_CloseSession(idle[i]);
+	atomic_fetch_add(&p->session_retries, 1);
+}
+
+void
+hk_p11_stats(struct hk_p11 *p, struct hk_stats *st)
+{
+	pthread_mutex_lock(&p->lock);
+	st->sessions_open = p->nopen + (p->have_control ? 1 : 0);
+	pthread_mutex_unlock(&p->lock);
+	st->token_up = atomic_load(&p->up);
+	st->token_down_events = atomic_load(&p->down_events);
+	st->token_recoveries = atomic_load(&p->recoveries);
+	st->relogins = atomic_load(&p->relogins);
+	st->key_refinds = atomic_load(&p->refinds);
+	st->session_replacements = atomic_load(&p->session_retries);
+}
+
+typedef CK_RV (*op_init_fn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR,
+    CK_OBJECT_HANDLE);
+typedef CK_RV (*op_fn)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR,
+    CK_ULONG_PTR);
+
+struct op {
+	const char *name;       /* for logs: "C_Sign" */
+	op_init_fn init;
+	op_fn run;
+	CK_MECHANISM *mech;
+	struct hk_key *key;
+	const unsigned char *in;
+	size_t inlen;
+	unsigned char *out;
+	size_t *outlen;
+};
+
+static CK_RV
+op_once(struct op *o, CK_SESSION_HANDLE s)
+{
+	CK_ULONG len = *o->outlen;
+	CK_RV rv;
+
+	rv = o->init(s, o->mech, atomic_load(&o->key->handle));
+	if (rv != CKR_OK)
+		return rv;
+	rv = o->run(s, (CK_BYTE_PTR)o->in, o->inlen, o->out, &len);
+	*o->outlen = len;
+	return rv;
+}
+
+static void
+session_done(struct hk_p11 *p, CK_SESSION_HANDLE s, int have, int dead)
+{
+	if (!have)
+		return;
+	if (dead)
+		session_drop_all(p, s);
+	else
+		session_put(p, s);
+}
+
+/* One attempt; *retry says whether the fault was mended and worth one more. */
+static CK_RV
+attempt(struct hk_p11 *p, struct op *o, int *retry)
+{
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+	enum hk_fault fault;
+	int have;
+	CK_RV rv;
+
+	*retry = 0;
+	rv = session_get(p, &s);
+	if ((have = rv == CKR_OK))
+		rv = op_once(o, s);
+	fault = hk_p11_classify(rv);
+	session_done(p, s, have, fault == HK_FAULT_SESSION ||
+	    (fault == HK_FAULT_DOWN && rv != CKR_TOKEN_NOT_PRESENT));
+	switch (fault) {
+	case HK_FAULT_NONE:
+		break;
+	case HK_FAULT_SESSION:
+		*retry = 1;
+		break;
+	case HK_FAULT_LOGIN:
+		*retry = hk_p11_relogin(p) == 0;
+		break;
+	case HK_FAULT_KEY:
+		*retry = hk_p11_refind(p, o->key) == 0;
+		break;
+	case HK_FAULT_DOWN:
+		hk_p11_mark_down(p, o->name, rv);
+		break;
+	case HK_FAULT_OP:
+		hk_p11_probe(p, o->name, rv);
+		break;
+	}
+	return rv;
+}
+
+/* While the token is down, fail at once: no queue builds up on it. */
+static CK_RV
+run_op(struct hk_p11 *p, struct op *o)
+{
+	int retry = 0;
+	CK_RV rv;
+
+	if (!atomic_load(&p->up))
+		return CKR_TOKEN_NOT_PRESENT;
+	pthread_rwlock_rdlock(&p->rw);
+	rv = attempt(p, o, &retry);
+	if (retry && atomic_load(&p->up))
+		rv = attempt(p, o, &retry);
+	pthread_rwlock_unlock(&p->rw);
+	return rv;
+}
+
+static CK_MECHANISM_TYPE
+hash_mech(int md_nid, CK_RSA_PKCS_MGF_TYPE *mgf)
+{
+	switch (md_nid) {
+	case NID_sha1:   *mgf = CKG_MGF1_SHA1;   return CKM_SHA_1;
+	case NID_sha224: *mgf = CKG_MGF1_SHA224; return CKM_SHA224;
+	case NID_sha256: *mgf = CKG_MGF1_SHA256; return CKM_SHA256;
+	case NID_sha384: *mgf = CKG_MGF1_SHA384; return CKM_SHA384;
+	case NID_sha512: *mgf = CKG_MGF1_SHA512; return CKM_SHA512;
+	default:         return CK_UNAVAILABLE_INFORMATION;
+	}
+}
+
+int
+hk_p11_sign(struct hk_p11 *p, const struct hk_key *k, enum hk_mech mech,
+    int md_nid, int saltlen, const unsigned char *in, size_t inlen,
+    unsigned char *sig, size_t *siglen, char *err, size_t errlen)
+{
+	CK_RSA_PKCS_PSS_PARAMS pss;
+	CK_MECHANISM m = { CKM_RSA_PKCS, NULL, 0 };
+	struct op o = { "C_Sign", p->f->C_SignInit, p->f->C_Sign, &m,
+	    (struct hk_key *)k, in, inlen, sig, siglen };
+	CK_RV rv;
+
+	if (mech == HK_MECH_ECDSA) {
+		m.mechanism = CKM_ECDSA;
+	} else if (mech == HK_MECH_RSA_RAW) {
+		m.mechanism = CKM_RSA_X_509;
+	} else if (mech == HK_MECH_RSA_PSS) {
+		pss.hashAlg = hash_mech(md_nid, &pss.mgf);
+		pss.sLen = (CK_ULONG)saltlen;
+		if (pss.hashAlg == CK_UNAVAILABLE_INFORMATION) {
+			hk_fmterr(err, errlen, "RSA-PSS: unsupported digest");
+			return -1;
+		}
+		m.mechanism = CKM_RSA_PKCS_PSS;
+		m.pParameter = &pss;
+		m.ulParameterLen = sizeof(pss);
+	}
+	if ((rv = run_op(p, &o)) != CKR_OK) {
+		hk_fmterr(err, errlen, "token '%s': C_Sign: %s", p->label,
+		    hk_p11_ckr(rv));
+		return -1;
+	}
+	return 0;
+}
+
+/* Raw RSA (CKM_RSA_X_509): the token never sees or judges padding.  The
+ * result is left-padded to the modulus size for tokens that strip leading
+ * zeros.  Returns the CKR value; 0 is CKR_OK. */
+unsigned long
+hk_p11_decrypt_raw(struct hk_p11 *p, const struct hk_key *k,
+    const unsigned char *in, size_t inlen, unsigned char *out, size_t outsize)
+{
+	CK_MECHANISM m = { CKM_RSA_X_509, NULL, 0 };
+	size_t len = outsize;
+	struct op o = { "C_Decrypt", p->f->C_DecryptInit, p->f->C_Decrypt, &m,
+	    (struct hk_key *)k, in, inlen, out, &len };
+	CK_RV rv;
+
+	rv = run_op(p, &o);
+	if (rv == CKR_OK && len > outsize)
+		rv = CKR_BUFFER_TOO_SMALL;
+	if (rv == CKR_OK && len < outsize) {
+		memmove(out + (outsize - len), out, len);
+		memset(out, 0, outsize - len);
+	}
+	return rv;
+}
+
+/* Errors that describe the ciphertext rather than the token. */
+int
+hk_p11_rv_is_data_error(unsigned long rv)
+{
+	return rv == CKR_ENCRYPTED_DATA_INVALID ||
+	    rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_DATA_INVALID ||
+	    rv == CKR_DATA_LEN_RANGE;
+}
