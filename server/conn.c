@@ -1,0 +1,539 @@
+/*
+ * conn.c - per-connection state machine.
+ *
+ *   HANDSHAKE -> READ <-> WRITE -> SHUTDOWN -> LINGER -> freed
+ *
+ * conn_drive() runs steps until one has to wait; each step returns what it
+ * waits for (socket readable/writable, or the async fds of a paused key
+ * operation), so readiness of any kind simply re-runs the current step.
+ * Every wait is bounded by the connection's timer.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "conn.h"
+#include "hk.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "tls.h"
+
+#define CONN_MAGIC          0x636f6e6eU /* "conn" */
+#define CONN_HANDSHAKE_SECS 10.0
+#define CONN_IDLE_SECS      30.0        /* keep-alive wait and request arrival */
+#define CONN_WRITE_SECS     30.0        /* without any progress */
+#define CONN_LINGER_SECS    2.0
+#define CONN_BUF            16384       /* file bodies go out in chunks of this */
+#define CONN_MAX_ASYNC_FDS  4
+#define CONN_MAX_STEPS      64          /* then yield to other connections */
+
+enum conn_state {
+	CONN_HANDSHAKE,
+	CONN_READ,              /* waiting for or parsing a request */
+	CONN_WRITE,             /* sending a response */
+	CONN_SHUTDOWN,          /* sending close_notify */
+	CONN_LINGER,            /* draining the peer after our FIN */
+};
+
+/* What a step wants next. */
+enum conn_next {
+	NEXT_RUN,               /* progress made: run the next step now */
+	NEXT_READ,
+	NEXT_WRITE,
+	NEXT_ASYNC,
+	NEXT_CLOSE,
+};
+
+struct conn {
+	uint32_t magic;
+	struct server *srv;
+	struct conn *prev, *next;
+	int fd;
+	SSL *ssl;
+	enum conn_state state;
+	bool closing;           /* server stopping: finish this request, then close */
+	bool dead;              /* closed while a key operation was paused */
+	bool async_pending;
+	int io_events;
+	ev_io io;
+	ev_timer timer;
+	ev_io async_io[CONN_MAX_ASYNC_FDS];
+	size_t n_async;
+	struct http_session http;
+	struct http_response resp;
+	char in[CONN_BUF];
+	size_t in_off, in_len;
+	char out[CONN_BUF];
+	size_t out_off, out_len;
+};
+
+static void conn_drive(struct conn *c);
+
+static struct conn *conn_from(void *data)
+{
+	struct conn *c = data;
+
+	if (c == NULL || c->magic != CONN_MAGIC)
+		abort();        /* a watcher outlived its connection */
+	return c;
+}
+
+static void conn_timeout(struct conn *c, double secs)
+{
+	ev_timer_stop(c->srv->ev, &c->timer);
+	ev_timer_set(&c->timer, secs, 0.0);
+	ev_timer_start(c->srv->ev, &c->timer);
+}
+
+static void conn_async_stop(struct conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_async; i++)
+		ev_io_stop(c->srv->ev, &c->async_io[i]);
+	c->n_async = 0;
+	c->async_pending = false;
+}
+
+static void conn_unlink(struct conn *c)
+{
+	struct server *s = c->srv;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+}
+
+/*
+ * Release everything.  Only conn_free_all() at exit (or a failure to watch
+ * the job's fds) reaches this with a key operation still paused; that SSL
+ * is leaked on purpose, since freeing it would let the job resume into
+ * freed memory.
+ */
+static void conn_free(struct conn *c)
+{
+	struct server *s = c->srv;
+	bool paused = SSL_waiting_for_async(c->ssl);
+
+	if (c->state == CONN_HANDSHAKE)
+		s->handshake_failures++;
+	ev_io_stop(s->ev, &c->io);
+	ev_timer_stop(s->ev, &c->timer);
+	conn_async_stop(c);
+	if (!paused)
+		SSL_free(c->ssl);
+	ERR_clear_error();
+	close(c->fd);
+	http_response_clear(&c->resp);
+	conn_unlink(c);
+	c->magic = 0;
+	free(c);
+	server_conn_closed(s);
+}
+
+static enum conn_next conn_step(struct conn *c);
+static int conn_watch_async(struct conn *c);
+
+/*
+ * Resume the paused key operation with cancellation on (the engine then
+ * gives up at once instead of waiting for the token), so the job finishes
+ * and the SSL can be freed.  The step's result does not matter any more.
+ */
+static void conn_cancel_async(struct conn *c)
+{
+	conn_async_stop(c);
+	hk_async_cancel(1);
+	(void)conn_step(c);
+	hk_async_cancel(0);
+	ERR_clear_error();
+}
+
+/*
+ * libssl must not free an SSL whose async job is paused (the job would
+ * resume into freed memory).  If the job pauses even after cancellation,
+ * the connection stops its socket and timer and is freed when the job ends.
+ */
+static void conn_close(struct conn *c)
+{
+	if (c->async_pending)
+		conn_cancel_async(c);
+	if (!SSL_waiting_for_async(c->ssl)) {
+		conn_free(c);
+		return;
+	}
+	c->dead = true;
+	ev_io_stop(c->srv->ev, &c->io);
+	ev_timer_stop(c->srv->ev, &c->timer);
+	if (conn_watch_async(c) == -1)
+		conn_free(c);   /* leaks the SSL, see conn_free() */
+}
+
+static enum conn_next conn_tls_next(struct conn *c, int ret)
+{
+	switch (tls_io_result(c->ssl, ret)) {
+	case TLS_IO_DONE:       return NEXT_RUN;
+	case TLS_IO_WANT_READ:  return NEXT_READ;
+	case TLS_IO_WANT_WRITE: return NEXT_WRITE;
+	case TLS_IO_WANT_ASYNC: return NEXT_ASYNC;
+	default:                return NEXT_CLOSE;
+	}
+}
+
+static enum conn_next conn_handshake(struct conn *c)
+{
+	int ret;
+
+	ERR_clear_error();
+	ret = SSL_do_handshake(c->ssl);
+	if (ret != 1)
+		return conn_tls_next(c, ret);
+	c->srv->handshakes++;
+	c->state = CONN_READ;
+	conn_timeout(c, CONN_IDLE_SECS);
+	return NEXT_RUN;
+}
+
+/* Append file data to the output buffer; -1 if the file shrank. */
+static int conn_fill(struct conn *c)
+{
+	size_t space = sizeof(c->out) - c->out_len;
+	ssize_t n;
+
+	if (c->resp.body_len == 0 || space == 0)
+		return 0;
+	if ((off_t)space > c->resp.body_len)
+		space = (size_t)c->resp.body_len;
+	do
+		n = read(c->resp.body_fd, c->out + c->out_len, space);
+	while (n == -1 && errno == EINTR);
+	if (n <= 0)
+		return -1;      /* Content-Length already sent: must close */
+	c->out_len += (size_t)n;
+	c->resp.body_len -= n;
+	return 0;
+}
+
+static enum conn_next conn_start_response(struct conn *c)
+{
+	memcpy(c->out, c->resp.head, c->resp.head_len);
+	c->out_off = 0;
+	c->out_len = c->resp.head_len;
+	if (conn_fill(c) == -1)
+		return NEXT_CLOSE;
+	c->state = CONN_WRITE;
+	conn_timeout(c, CONN_WRITE_SECS);
+	return NEXT_RUN;
+}
+
+/* Parse buffered input; NEXT_READ when more bytes are needed. */
+static enum conn_next conn_parse(struct conn *c)
+{
+	size_t used = 0;
+	int status = 400;
+	enum http_feed r;
+
+	r = http_feed(&c->http, c->in + c->in_off, c->in_len - c->in_off,
+	    &used, &status);
+	c->in_off += used;
+	if (c->in_off >= c->in_len)
+		c->in_off = c->in_len = 0;
+	if (r == HTTP_FEED_MORE)
+		return NEXT_READ;
+	if (r == HTTP_FEED_REQUEST)
+		http_respond(c->srv->site, &c->http, c->closing, &c->resp);
+	else
+		http_respond_error(status, &c->resp);
+	return conn_start_response(c);
+}
+
+static enum conn_next conn_read(struct conn *c)
+{
+	enum conn_next next;
+	int n;
+
+	if (c->in_len > 0 && (next = conn_parse(c)) != NEXT_READ)
+		return next;
+	if (c->closing && http_idle(&c->http)) {
+		c->state = CONN_SHUTDOWN;
+		return NEXT_RUN;
+	}
+	ERR_clear_error();
+	n = SSL_read(c->ssl, c->in, (int)sizeof(c->in));
+	if (n <= 0)
+		return conn_tls_next(c, n);
+	c->in_off = 0;
+	c->in_len = (size_t)n;
+	return NEXT_RUN;
+}
+
+static enum conn_next conn_response_done(struct conn *c)
+{
+	bool keep_alive = c->resp.keep_alive && !c->closing;
+
+	http_response_clear(&c->resp);
+	if (!keep_alive) {
+		c->state = CONN_SHUTDOWN;
+		return NEXT_RUN;
+	}
+	http_next(&c->http);
+	c->state = CONN_READ;
+	conn_timeout(c, CONN_IDLE_SECS);
+	return NEXT_RUN;
+}
+
+static enum conn_next conn_write(struct conn *c)
+{
+	int n;
+
+	if (c->out_off == c->out_len) {
+		c->out_off = c->out_len = 0;
+		if (conn_fill(c) == -1)
+			return NEXT_CLOSE;
+		if (c->out_len == 0)
+			return conn_response_done(c);
+	}
+	ERR_clear_error();
+	n = SSL_write(c->ssl, c->out + c->out_off,
+	    (int)(c->out_len - c->out_off));
+	if (n <= 0)
+		return conn_tls_next(c, n);
+	c->out_off += (size_t)n;
+	conn_timeout(c, CONN_WRITE_SECS);
+	return NEXT_RUN;
+}
+
+/*
+ * Send close_notify without waiting for the peer's, then half-close: a
+ * client still sending (pipelined requests after a 400) would otherwise get
+ * a reset that can destroy the response it has not read yet.
+ */
+static enum conn_next conn_shutdown(struct conn *c)
+{
+	int ret;
+
+	ERR_clear_error();
+	ret = SSL_shutdown(c->ssl);
+	if (ret < 0) {
+		enum conn_next next = conn_tls_next(c, ret);
+
+		return next == NEXT_RUN ? NEXT_CLOSE : next;
+	}
+	if (shutdown(c->fd, SHUT_WR) == -1)
+		return NEXT_CLOSE;
+	c->state = CONN_LINGER;
+	conn_timeout(c, CONN_LINGER_SECS);
+	return NEXT_RUN;
+}
+
+static enum conn_next conn_linger(struct conn *c)
+{
+	char buf[4096];
+	ssize_t n;
+
+	n = read(c->fd, buf, sizeof(buf));
+	if (n > 0)
+		return NEXT_RUN;
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return NEXT_READ;
+	return NEXT_CLOSE;
+}
+
+static enum conn_next conn_step(struct conn *c)
+{
+	switch (c->state) {
+	case CONN_HANDSHAKE: return conn_handshake(c);
+	case CONN_READ:      return conn_read(c);
+	case CONN_WRITE:     return conn_write(c);
+	case CONN_SHUTDOWN:  return conn_shutdown(c);
+	case CONN_LINGER:    return conn_linger(c);
+	}
+	return NEXT_CLOSE;
+}
+
+static void conn_watch(struct conn *c, int events)
+{
+	if (c->io_events != events) {
+		ev_io_stop(c->srv->ev, &c->io);
+		ev_io_set(&c->io, c->fd, events);
+		c->io_events = events;
+	}
+	ev_io_start(c->srv->ev, &c->io);
+}
+
+static void conn_async_cb(struct ev_loop *ev, ev_io *w, int revents)
+{
+	struct conn *c = conn_from(w->data);
+
+	conn_async_stop(c);
+	conn_drive(c);
+}
+
+/*
+ * A key operation paused inside the TLS stack: wait on the fds its job
+ * registered (the engine's completion eventfds), not on the socket.
+ */
+static int conn_watch_async(struct conn *c)
+{
+	int fds[CONN_MAX_ASYNC_FDS];
+	size_t i, n;
+
+	ev_io_stop(c->srv->ev, &c->io);
+	conn_async_stop(c);
+	if (tls_async_fds(c->ssl, fds, CONN_MAX_ASYNC_FDS, &n) == -1 || n == 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		ev_io_init(&c->async_io[i], conn_async_cb, fds[i], EV_READ);
+		c->async_io[i].data = c;
+		ev_io_start(c->srv->ev, &c->async_io[i]);
+	}
+	c->n_async = n;
+	c->async_pending = true;
+	return 0;
+}
+
+/* Arrange the wait a step asked for; -1 if the connection must close. */
+static int conn_wait(struct conn *c, enum conn_next next)
+{
+	switch (next) {
+	case NEXT_READ:
+		conn_watch(c, EV_READ);
+		return 0;
+	case NEXT_WRITE:
+		conn_watch(c, EV_WRITE);
+		return 0;
+	case NEXT_ASYNC:
+		return conn_watch_async(c);
+	default:
+		return -1;
+	}
+}
+
+static void conn_drive(struct conn *c)
+{
+	enum conn_next next;
+	int steps = 0;
+
+	do
+		next = conn_step(c);
+	while (next == NEXT_RUN && !c->dead && ++steps < CONN_MAX_STEPS);
+	if (c->dead && next != NEXT_ASYNC) {
+		conn_free(c);
+		return;
+	}
+	if (next == NEXT_RUN) {
+		/* Fairness: let other connections run, then continue here. */
+		ev_feed_event(c->srv->ev, &c->io, EV_CUSTOM);
+		return;
+	}
+	if (conn_wait(c, next) == -1)
+		conn_close(c);
+}
+
+static void conn_io_cb(struct ev_loop *ev, ev_io *w, int revents)
+{
+	conn_drive(conn_from(w->data));
+}
+
+static void conn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	conn_close(conn_from(w->data));
+}
+
+static void conn_link(struct server *s, struct conn *c)
+{
+	c->next = s->conns;
+	if (s->conns != NULL)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+}
+
+static struct conn *conn_alloc(struct server *s, int fd)
+{
+	struct conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->ssl = SSL_new(s->ctx)) == NULL || !SSL_set_fd(c->ssl, fd)) {
+		SSL_free(c->ssl);
+		ERR_clear_error();
+		free(c);
+		return NULL;
+	}
+	c->magic = CONN_MAGIC;
+	c->srv = s;
+	c->fd = fd;
+	c->state = CONN_HANDSHAKE;
+	c->resp.body_fd = -1;
+	http_session_init(&c->http);
+	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+	c->io.data = c;
+	c->io_events = EV_READ;
+	ev_timer_init(&c->timer, conn_timer_cb, CONN_HANDSHAKE_SECS, 0.0);
+	c->timer.data = c;
+	return c;
+}
+
+int conn_new(struct server *s, int fd)
+{
+	struct conn *c;
+
+	if ((c = conn_alloc(s, fd)) == NULL) {
+		log_error("connection: out of memory");
+		close(fd);
+		return -1;
+	}
+	SSL_set_accept_state(c->ssl);
+	conn_link(s, c);
+	ev_timer_start(s->ev, &c->timer);
+	conn_drive(c);
+	return 0;
+}
+
+/* Idle: between requests with nothing buffered, or not yet a TLS peer. */
+static bool conn_idle(const struct conn *c)
+{
+	if (c->async_pending)
+		return false;
+	if (c->state == CONN_HANDSHAKE)
+		return true;
+	return c->state == CONN_READ && c->in_len == 0 && http_idle(&c->http);
+}
+
+void conn_stop_all(struct server *s)
+{
+	struct conn *c, *next;
+
+	for (c = s->conns; c != NULL; c = next) {
+		next = c->next;
+		c->closing = true;
+		if (c->state == CONN_HANDSHAKE && conn_idle(c)) {
+			conn_close(c);
+		} else if (conn_idle(c)) {
+			c->state = CONN_SHUTDOWN;
+			conn_drive(c);
+		}
+	}
+}
+
+void conn_free_all(struct server *s)
+{
+	struct conn *c;
+
+	while ((c = s->conns) != NULL) {
+		if (c->async_pending)
+			conn_cancel_async(c);
+		conn_free(c);
+	}
+}

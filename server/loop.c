@@ -1,0 +1,249 @@
+/*
+ * loop.c - listening socket, accept, signals and the graceful stop.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "loop.h"
+
+#define LOOP_BACKLOG       511
+#define LOOP_ACCEPT_BATCH  64   /* accepts per wake-up, then serve others */
+#define LOOP_RETRY_SECS    1.0  /* after running out of descriptors */
+#define LOOP_DRAIN_SECS    5.0  /* in-flight requests at SIGTERM */
+
+static void server_accept_cb(struct ev_loop *ev, ev_io *w, int revents);
+static void server_retry_cb(struct ev_loop *ev, ev_timer *w, int revents);
+static void server_signal_cb(struct ev_loop *ev, ev_signal *w, int revents);
+static void server_drain_cb(struct ev_loop *ev, ev_timer *w, int revents);
+
+void server_init(struct server *s, struct ev_loop *ev, SSL_CTX *ctx,
+    const struct http_site *site, unsigned max_conns)
+{
+	memset(s, 0, sizeof(*s));
+	s->ev = ev;
+	s->ctx = ctx;
+	s->site = site;
+	s->listen_fd = -1;
+	s->max_conns = max_conns;
+	ev_timer_init(&s->accept_retry, server_retry_cb, LOOP_RETRY_SECS, 0.0);
+	ev_timer_init(&s->drain, server_drain_cb, LOOP_DRAIN_SECS, 0.0);
+	ev_signal_init(&s->sigterm, server_signal_cb, SIGTERM);
+	ev_signal_init(&s->sigint, server_signal_cb, SIGINT);
+	s->accept_retry.data = s->drain.data = s;
+	s->sigterm.data = s->sigint.data = s;
+}
+
+/*
+ * SO_REUSEADDR lets a restarted server bind while old connections sit in
+ * TIME_WAIT.  SO_REUSEPORT is deliberately not set: it would let a second
+ * server bind the same port silently instead of failing.
+ */
+static int server_socket(const struct addrinfo *ai)
+{
+	int fd, one = 1;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    ai->ai_protocol);
+	if (fd == -1)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (ai->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+	    listen(fd, LOOP_BACKLOG) == -1) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* "HOST:PORT" of the bound socket, IPv6 as "[ADDR]:PORT". */
+static int server_bound_name(int fd, char *buf, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+	const void *addr;
+	unsigned port;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return -1;
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		addr = &sin6->sin6_addr;
+		port = ntohs(sin6->sin6_port);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		addr = &sin->sin_addr;
+		port = ntohs(sin->sin_port);
+	}
+	if (inet_ntop(ss.ss_family, addr, host, sizeof(host)) == NULL)
+		return -1;
+	snprintf(buf, size, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+	    host, port);
+	return 0;
+}
+
+/* Bind the first address of host that works. */
+static int server_bind(const struct cfg *cfg)
+{
+	struct addrinfo hints, *res, *ai;
+	int fd = -1, err, saved = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((err = getaddrinfo(cfg->host, cfg->port, &hints, &res)) != 0) {
+		log_error("cannot listen on %s: %s", cfg->listen,
+		    gai_strerror(err));
+		return -1;
+	}
+	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next) {
+		if ((fd = server_socket(ai)) == -1 && saved == 0)
+			saved = errno;
+	}
+	freeaddrinfo(res);
+	if (fd == -1)
+		log_error("cannot listen on %s: %s", cfg->listen, strerror(saved));
+	return fd;
+}
+
+int server_listen(struct server *s, const struct cfg *cfg)
+{
+	char name[INET6_ADDRSTRLEN + 16];
+
+	if ((s->listen_fd = server_bind(cfg)) == -1)
+		return -1;
+	if (server_bound_name(s->listen_fd, name, sizeof(name)) == -1) {
+		log_error("cannot listen on %s: getsockname: %s", cfg->listen,
+		    strerror(errno));
+		return -1;
+	}
+	ev_io_init(&s->accept_io, server_accept_cb, s->listen_fd, EV_READ);
+	s->accept_io.data = s;
+	log_info("listening on %s", name);
+	return 0;
+}
+
+/* Stop accepting for a while when out of descriptors or memory. */
+static void server_accept_error(struct server *s, int err)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR ||
+	    err == ECONNABORTED || err == EPROTO)
+		return;
+	log_error("accept: %s", strerror(err));
+	ev_io_stop(s->ev, &s->accept_io);
+	ev_timer_start(s->ev, &s->accept_retry);
+}
+
+static void server_accept_cb(struct ev_loop *ev, ev_io *w, int revents)
+{
+	struct server *s = w->data;
+	int i, fd;
+
+	for (i = 0; i < LOOP_ACCEPT_BATCH && !s->stopping; i++) {
+		if (s->nconns >= s->max_conns) {
+			/* Resumed by server_conn_closed(). */
+			ev_io_stop(ev, &s->accept_io);
+			return;
+		}
+		fd = accept4(s->listen_fd, NULL, NULL,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			server_accept_error(s, errno);
+			return;
+		}
+		s->accepted++;
+		conn_new(s, fd);
+	}
+}
+
+static void server_retry_cb(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	struct server *s = w->data;
+
+	if (!s->stopping && s->nconns < s->max_conns)
+		ev_io_start(ev, &s->accept_io);
+}
+
+void server_conn_closed(struct server *s)
+{
+	s->nconns--;
+	if (s->stopping) {
+		if (s->nconns == 0)
+			ev_break(s->ev, EVBREAK_ALL);
+		return;
+	}
+	if (s->nconns < s->max_conns && !ev_is_active(&s->accept_retry))
+		ev_io_start(s->ev, &s->accept_io);
+}
+
+static void server_stop_listening(struct server *s)
+{
+	ev_io_stop(s->ev, &s->accept_io);
+	ev_timer_stop(s->ev, &s->accept_retry);
+	if (s->listen_fd != -1)
+		close(s->listen_fd);
+	s->listen_fd = -1;
+}
+
+/* First signal: graceful stop.  A second one: stop now. */
+static void server_signal_cb(struct ev_loop *ev, ev_signal *w, int revents)
+{
+	struct server *s = w->data;
+
+	if (s->stopping) {
+		ev_break(ev, EVBREAK_ALL);
+		return;
+	}
+	s->stopping = true;
+	server_stop_listening(s);
+	conn_stop_all(s);
+	if (s->nconns == 0) {
+		ev_break(ev, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_start(ev, &s->drain);
+}
+
+static void server_drain_cb(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	ev_break(ev, EVBREAK_ALL);
+}
+
+void server_run(struct server *s)
+{
+	ev_signal_start(s->ev, &s->sigterm);
+	ev_signal_start(s->ev, &s->sigint);
+	ev_io_start(s->ev, &s->accept_io);
+	ev_run(s->ev, 0);
+}
+
+void server_close(struct server *s)
+{
+	if (s->ev == NULL)
+		return;
+	s->stopping = true;     /* no accept restarts while freeing */
+	conn_free_all(s);
+	server_stop_listening(s);
+	ev_timer_stop(s->ev, &s->drain);
+	ev_signal_stop(s->ev, &s->sigterm);
+	ev_signal_stop(s->ev, &s->sigint);
+}

@@ -1,0 +1,43 @@
+/*
+ * tls.h - the server's SSL_CTX, certificate loading, and the one place that
+ * turns libssl's return codes into what the event loop must wait for.
+ */
+#ifndef SRV_TLS_H
+#define SRV_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+/* What a connection must do after an SSL_* I/O call. */
+enum tls_io {
+	TLS_IO_DONE,            /* the call succeeded */
+	TLS_IO_WANT_READ,       /* wait until the socket is readable, retry */
+	TLS_IO_WANT_WRITE,      /* wait until the socket is writable, retry */
+	TLS_IO_WANT_ASYNC,      /* a key operation is pending: watch the async fds */
+	TLS_IO_CLOSED,          /* the peer sent close_notify */
+	TLS_IO_ERROR,           /* fatal: close the connection */
+};
+
+/*
+ * Read a PEM file holding the leaf certificate first, then its chain.
+ * 0 on success (*chain may be empty); -1 with one line logged.
+ */
+int tls_read_certs(const char *path, X509 **leaf, STACK_OF(X509) **chain);
+
+/* TLS 1.2 + 1.3 server context using the token key; NULL with one line logged. */
+/* rsa_kx adds the TLS 1.2 RSA key exchange suites (AES-GCM only). */
+SSL_CTX *tls_ctx_new(X509 *leaf, STACK_OF(X509) *chain, EVP_PKEY *pkey,
+    bool rsa_kx);
+
+/* Map the return value ret of an SSL_* call on ssl; clears the error queue. */
+enum tls_io tls_io_result(SSL *ssl, int ret);
+
+/*
+ * The file descriptors of the paused key operations of ssl (after
+ * TLS_IO_WANT_ASYNC).  0 and *n set, or -1 if there are more than max.
+ */
+int tls_async_fds(SSL *ssl, int *fds, size_t max, size_t *n);
+
+#endif /* SRV_TLS_H */
