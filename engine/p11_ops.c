@@ -166,18 +166,21 @@ attempt(struct hk_p11 *p, struct op *o, int *retry)
 	return rv;
 }
 
-/* While the token is down, fail at once: no queue builds up on it. */
+/*
+ * While the token is down, fail at once: no queue builds up on it.  Each
+ * mended fault earns one more attempt, up to three in all: a token reset
+ * can cost a session and then a login before the operation goes through.
+ */
 static CK_RV
 run_op(struct hk_p11 *p, struct op *o)
 {
-	int retry = 0;
-	CK_RV rv;
+	int retry = 1, n;
+	CK_RV rv = CKR_TOKEN_NOT_PRESENT;
 
 	if (!atomic_load(&p->up))
-		return CKR_TOKEN_NOT_PRESENT;
+		return rv;
 	pthread_rwlock_rdlock(&p->rw);
-	rv = attempt(p, o, &retry);
-	if (retry && atomic_load(&p->up))
+	for (n = 0; n < 3 && retry && atomic_load(&p->up); n++)
 		rv = attempt(p, o, &retry);
 	pthread_rwlock_unlock(&p->rw);
 	return rv;

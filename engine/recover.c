@@ -131,14 +131,31 @@ refind_locked(struct hk_p11 *p, struct hk_key *k)
 	return rv;
 }
 
-int
-hk_p11_refind(struct hk_p11 *p, struct hk_key *k)
+static CK_RV
+refind_once(struct hk_p11 *p, struct hk_key *k)
 {
 	CK_RV rv;
 
 	pthread_mutex_lock(&p->lock);
 	rv = refind_locked(p, k);
 	pthread_mutex_unlock(&p->lock);
+	return rv;
+}
+
+/* Private objects vanish from view when the login is lost (SoftHSM then
+ * answers CKR_OBJECT_HANDLE_INVALID rather than CKR_USER_NOT_LOGGED_IN),
+ * and a token reset takes the control session with it: a key not found is
+ * looked for once more after logging in again on a new control session. */
+int
+hk_p11_refind(struct hk_p11 *p, struct hk_key *k)
+{
+	CK_RV rv;
+
+	rv = refind_once(p, k);
+	if ((rv == CKR_KEY_HANDLE_INVALID ||
+	    hk_p11_classify(rv) == HK_FAULT_SESSION ||
+	    hk_p11_classify(rv) == HK_FAULT_LOGIN) && hk_p11_relogin(p) == 0)
+		rv = refind_once(p, k);
 	if (rv == CKR_OK) {
 		atomic_fetch_add(&p->refinds, 1);
 		hk_p11_log(p, "token '%s': found key '%s' again", p->label,
