@@ -17,6 +17,7 @@
 #define LIST_MAX_OBJECTS 4096
 #define LIST_LINE_MAX (TOK_URI_MAX + 128)
 
+/* The first five are the list contract; scripts may parse them. */
 static const struct {
 	CK_ATTRIBUTE_TYPE type;
 	const char *name;
@@ -26,60 +27,14 @@ static const struct {
 	{ CKA_LOCAL, "local" },
 	{ CKA_ALWAYS_SENSITIVE, "always-sensitive" },
 	{ CKA_NEVER_EXTRACTABLE, "never-extractable" },
+	{ CKA_ALWAYS_AUTHENTICATE, "always-authenticate" },
+	{ CKA_DECRYPT, "decrypt" },
 };
 
 static const char *
-class_type(CK_OBJECT_CLASS c)
+flag_word(int v)
 {
-	switch (c) {
-	case CKO_PRIVATE_KEY:
-		return "private";
-	case CKO_PUBLIC_KEY:
-		return "public";
-	case CKO_SECRET_KEY:
-		return "secret-key";
-	case CKO_CERTIFICATE:
-		return "cert";
-	case CKO_DATA:
-		return "data";
-	default:
-		return NULL;
-	}
-}
-
-/* A variable-length attribute, malloc'd and NUL-terminated; NULL if absent. */
-static unsigned char *
-list_get_bytes(struct tok_p11 *p, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE t,
-    size_t *len)
-{
-	CK_ATTRIBUTE a = { t, NULL, 0 };
-	unsigned char *v;
-
-	*len = 0;
-	if (p->fl->C_GetAttributeValue(p->session, obj, &a, 1) != CKR_OK ||
-	    a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-		return NULL;
-	if ((v = malloc(a.ulValueLen + 1)) == NULL)
-		return NULL;
-	a.pValue = v;
-	if (p->fl->C_GetAttributeValue(p->session, obj, &a, 1) != CKR_OK) {
-		free(v);
-		return NULL;
-	}
-	v[a.ulValueLen] = '\0';
-	*len = a.ulValueLen;
-	return v;
-}
-
-static const char *
-list_get_flag(struct tok_p11 *p, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE t)
-{
-	CK_BBOOL b = CK_FALSE;
-	CK_ATTRIBUTE a = { t, &b, sizeof(b) };
-
-	if (p->fl->C_GetAttributeValue(p->session, obj, &a, 1) != CKR_OK)
-		return "unknown";
-	return b ? "yes" : "no";
+	return v == 1 ? "yes" : v == 0 ? "no" : "unknown";
 }
 
 static void
@@ -91,7 +46,7 @@ list_append_flags(struct tok_p11 *p, CK_OBJECT_HANDLE obj, char *line,
 	for (i = 0; i < sizeof(key_flags) / sizeof(key_flags[0]); i++) {
 		len = strlen(line);
 		snprintf(line + len, size - len, " %s=%s", key_flags[i].name,
-		    list_get_flag(p, obj, key_flags[i].type));
+		    flag_word(tok_p11_get_flag(p, obj, key_flags[i].type)));
 	}
 }
 
@@ -99,38 +54,20 @@ list_append_flags(struct tok_p11 *p, CK_OBJECT_HANDLE obj, char *line,
 static char *
 list_line(struct tok_p11 *p, CK_OBJECT_HANDLE obj)
 {
-	CK_OBJECT_CLASS c;
-	CK_ATTRIBUTE a = { CKA_CLASS, &c, sizeof(c) };
-	unsigned char *label = NULL, *id = NULL;
-	size_t label_len, id_len;
-	const char *type;
-	char *line = NULL;
-	CK_RV rv;
+	CK_ULONG c;
+	char *line;
 
-	rv = p->fl->C_GetAttributeValue(p->session, obj, &a, 1);
-	if (rv != CKR_OK) {
-		tok_err("C_GetAttributeValue(CKA_CLASS): %s", tok_ckr_name(rv));
-		return NULL;
-	}
-	label = list_get_bytes(p, obj, CKA_LABEL, &label_len);
-	id = list_get_bytes(p, obj, CKA_ID, &id_len);
 	if ((line = malloc(LIST_LINE_MAX)) == NULL) {
 		tok_err("out of memory");
-		goto end;
+		return NULL;
 	}
-	type = class_type(c);
-	if (tok_uri(line, LIST_LINE_MAX, p->slot->token->label,
-	    label != NULL && label_len > 0 ? (char *)label : NULL, id, id_len,
-	    type) == -1) {
+	if (tok_p11_get_ulong(p, obj, CKA_CLASS, &c) == -1 ||
+	    tok_p11_object_uri(p, obj, line, LIST_LINE_MAX) == -1) {
 		free(line);
-		line = NULL;
-		goto end;
+		return NULL;
 	}
 	if (c == CKO_PRIVATE_KEY || c == CKO_SECRET_KEY)
 		list_append_flags(p, obj, line, LIST_LINE_MAX);
-end:
-	free(label);
-	free(id);
 	return line;
 }
 
@@ -144,11 +81,14 @@ int
 tok_cmd_list(const struct tok_opts *o)
 {
 	struct tok_p11 p = { .session = CK_INVALID_HANDLE };
+	struct tok_target t;
 	CK_OBJECT_HANDLE *objs = NULL;
 	char **lines = NULL;
 	CK_ULONG n = 0, i;
 	int ret = -1;
 
+	if (tok_target_init(&t, o, o->token) == -1)
+		return -1;
 	/* One more than we list, to tell "exactly the maximum" from "more". */
 	objs = calloc(LIST_MAX_OBJECTS + 1, sizeof(*objs));
 	lines = calloc(LIST_MAX_OBJECTS, sizeof(*lines));
@@ -156,11 +96,11 @@ tok_cmd_list(const struct tok_opts *o)
 		tok_err("out of memory");
 		goto end;
 	}
-	if (tok_p11_open(&p, o, 0) == -1 ||
+	if (tok_p11_open(&p, &t, 0) == -1 ||
 	    tok_p11_find(&p, NULL, 0, objs, LIST_MAX_OBJECTS + 1, &n) == -1)
 		goto end;
 	if (n > LIST_MAX_OBJECTS) {
-		tok_err("token '%s' holds more than %d objects", o->token,
+		tok_err("token '%s' holds more than %d objects", tok_p11_label(&p),
 		    LIST_MAX_OBJECTS);
 		n = 0;
 		goto end;
@@ -179,5 +119,6 @@ end:
 	free(lines);
 	free(objs);
 	tok_p11_close(&p);
+	tok_target_free(&t);
 	return ret;
 }

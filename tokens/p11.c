@@ -209,16 +209,55 @@ tok_p11_session(struct tok_p11 *p, int rw)
 	return 0;
 }
 
+/* Set p->slot to the one initialised token the target names. */
+int
+tok_p11_find_target(struct tok_p11 *p, const struct tok_target *t)
+{
+	PKCS11_SLOT *found = NULL;
+	CK_TOKEN_INFO ti;
+	unsigned int i;
+
+	if (!t->spec_is_uri)
+		return tok_p11_find_token(p, t->spec);
+	for (i = 0; i < p->nslots; i++) {
+		if (p->slots[i].token == NULL ||
+		    p->fl->C_GetTokenInfo(PKCS11_get_slotid_from_slot(
+		    &p->slots[i]), &ti) != CKR_OK ||
+		    !tok_target_token_matches(t, &ti))
+			continue;
+		if (found != NULL) {
+			tok_err("module %s: more than one token matches '%s'",
+			    p->module, t->spec);
+			return -1;
+		}
+		found = &p->slots[i];
+	}
+	if (found == NULL) {
+		tok_err("module %s: no token matches '%s'", p->module, t->spec);
+		return -1;
+	}
+	p->slot = found;
+	return 0;
+}
+
 /* load + find token + log in + own session: what most commands need. */
 int
-tok_p11_open(struct tok_p11 *p, const struct tok_opts *o, int rw)
+tok_p11_open(struct tok_p11 *p, const struct tok_target *t, int rw)
 {
-	if (tok_p11_load(p, o->module) == -1 ||
-	    tok_p11_find_token(p, o->token) == -1 ||
-	    tok_p11_login(p, o->pin_file, rw) == -1 ||
+	if (tok_target_need_pin(t) == -1 ||
+	    tok_p11_load(p, t->module) == -1 ||
+	    tok_p11_find_target(p, t) == -1 ||
+	    tok_p11_login(p, t->pin_file, rw) == -1 ||
 	    tok_p11_session(p, rw) == -1)
 		return -1;
 	return 0;
+}
+
+const char *
+tok_p11_label(const struct tok_p11 *p)
+{
+	return p->slot != NULL && p->slot->token->label != NULL ?
+	    p->slot->token->label : "?";
 }
 
 /* Safe on a zeroed or partly opened struct. */
@@ -299,4 +338,162 @@ tok_p11_label_used(struct tok_p11 *p, const char *label, CK_OBJECT_CLASS c1,
 	if (r == 0 && c2 != c1)
 		r = p11_class_label_used(p, label, c2);
 	return r;
+}
+
+/* A variable-length attribute, malloc'd and NUL-terminated; NULL if absent. */
+unsigned char *
+tok_p11_get_bytes(struct tok_p11 *p, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE t,
+    size_t *len)
+{
+	CK_ATTRIBUTE a = { t, NULL, 0 };
+	unsigned char *v;
+
+	*len = 0;
+	if (p->fl->C_GetAttributeValue(p->session, obj, &a, 1) != CKR_OK ||
+	    a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		return NULL;
+	if ((v = malloc(a.ulValueLen + 1)) == NULL)
+		return NULL;
+	a.pValue = v;
+	if (p->fl->C_GetAttributeValue(p->session, obj, &a, 1) != CKR_OK) {
+		free(v);
+		return NULL;
+	}
+	v[a.ulValueLen] = '\0';
+	*len = a.ulValueLen;
+	return v;
+}
+
+/* 1 or 0; -1 when the module does not report it. */
+int
+tok_p11_get_flag(struct tok_p11 *p, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE t)
+{
+	CK_BBOOL b = CK_FALSE;
+	CK_ATTRIBUTE a = { t, &b, sizeof(b) };
+
+	if (p->fl->C_GetAttributeValue(p->session, obj, &a, 1) != CKR_OK ||
+	    a.ulValueLen != sizeof(b))
+		return -1;
+	return b ? 1 : 0;
+}
+
+int
+tok_p11_get_ulong(struct tok_p11 *p, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE t,
+    CK_ULONG *v)
+{
+	CK_ATTRIBUTE a = { t, v, sizeof(*v) };
+	CK_RV rv = p->fl->C_GetAttributeValue(p->session, obj, &a, 1);
+
+	if (rv != CKR_OK || a.ulValueLen != sizeof(*v)) {
+		tok_err("token '%s': C_GetAttributeValue(0x%lx): %s",
+		    tok_p11_label(p), (unsigned long)t, tok_ckr_name(rv));
+		return -1;
+	}
+	return 0;
+}
+
+static const char *
+class_type(CK_OBJECT_CLASS c)
+{
+	switch (c) {
+	case CKO_PRIVATE_KEY: return "private";
+	case CKO_PUBLIC_KEY: return "public";
+	case CKO_SECRET_KEY: return "secret-key";
+	case CKO_CERTIFICATE: return "cert";
+	case CKO_DATA: return "data";
+	default: return NULL;
+	}
+}
+
+/* pkcs11:token=..;object=..;id=..;type=.. for an object in our session. */
+int
+tok_p11_object_uri(struct tok_p11 *p, CK_OBJECT_HANDLE obj, char *buf,
+    size_t size)
+{
+	unsigned char *label = NULL, *id = NULL;
+	size_t label_len, id_len;
+	CK_ULONG c;
+	int ret = -1;
+
+	if (tok_p11_get_ulong(p, obj, CKA_CLASS, &c) == -1)
+		return -1;
+	label = tok_p11_get_bytes(p, obj, CKA_LABEL, &label_len);
+	id = tok_p11_get_bytes(p, obj, CKA_ID, &id_len);
+	ret = tok_uri(buf, size, tok_p11_label(p),
+	    label != NULL && label_len > 0 ? (char *)label : NULL, id, id_len,
+	    class_type(c));
+	free(label);
+	free(id);
+	return ret;
+}
+
+/* Private keys matching the target URI's object attributes (all if none). */
+int
+tok_p11_find_keys(struct tok_p11 *p, const struct tok_target *t,
+    CK_OBJECT_HANDLE *objs, CK_ULONG max, CK_ULONG *count)
+{
+	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE tmpl[8], *ua;
+	CK_ULONG nu = 0, nt = 0, i;
+
+	ua = t->spec_is_uri ? p11_kit_uri_get_attributes(t->uri, &nu) : NULL;
+	for (i = 0; i < nu && nt < 7; i++) {
+		if (ua[i].type == CKA_CLASS) {
+			if (ua[i].ulValueLen != sizeof(priv) ||
+			    memcmp(ua[i].pValue, &priv, sizeof(priv)) != 0) {
+				tok_err("'%s' does not name a private key "
+				    "(want type=private)", t->spec);
+				return -1;
+			}
+			continue;
+		}
+		tmpl[nt++] = ua[i];
+	}
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_CLASS, &priv, sizeof(priv) };
+	return tok_p11_find(p, tmpl, nt, objs, max, count);
+}
+
+/* 1 if any object has this CKA_ID, 0 if none, -1 on error. */
+int
+tok_p11_id_used(struct tok_p11 *p, const unsigned char *id, size_t id_len)
+{
+	CK_ATTRIBUTE tmpl[] = { { CKA_ID, (void *)id, id_len } };
+	CK_OBJECT_HANDLE obj;
+	CK_ULONG count;
+
+	if (tok_p11_find(p, tmpl, 1, &obj, 1, &count) == -1)
+		return -1;
+	return count > 0;
+}
+
+/*
+ * The first unused id after base, counting as a big-endian number of the
+ * same length (01 -> 02 -> ...), or 01 with no base: short, predictable ids
+ * an operator can type, never one already on the token.
+ */
+int
+tok_p11_free_id(struct tok_p11 *p, const unsigned char *base, size_t base_len,
+    unsigned char *id, size_t *id_len)
+{
+	size_t i;
+	int used, tries;
+
+	if (base_len == 0 || base_len > TOK_ID_MAX) {
+		id[0] = 0;
+		*id_len = 1;
+	} else {
+		memcpy(id, base, base_len);
+		*id_len = base_len;
+	}
+	for (tries = 0; tries < 4096; tries++) {
+		for (i = *id_len; i-- > 0;)
+			if (++id[i] != 0)
+				break;
+		if ((used = tok_p11_id_used(p, id, *id_len)) == -1)
+			return -1;
+		if (!used)
+			return 0;
+	}
+	tok_err("token '%s': no free key id found", tok_p11_label(p));
+	return -1;
 }

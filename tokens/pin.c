@@ -20,31 +20,38 @@
 #include "tok.h"
 
 static int
-pin_check_secrecy(int fd, const char *path)
+pin_check_secrecy(int fd, const char *what, const char *path)
 {
 	struct stat st;
 
 	if (fstat(fd, &st) == -1) {
-		tok_err_errno("PIN file %s: fstat", path);
+		tok_err_errno("%s %s: fstat", what, path);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		tok_err("PIN file %s: not a regular file", path);
+		tok_err("%s %s: not a regular file", what, path);
 		return -1;
 	}
 	if (st.st_uid != geteuid()) {
-		tok_err("PIN file %s: owned by uid %lu, not by the current "
-		    "user (uid %lu)", path, (unsigned long)st.st_uid,
+		tok_err("%s %s: owned by uid %lu, not by the current "
+		    "user (uid %lu)", what, path, (unsigned long)st.st_uid,
 		    (unsigned long)geteuid());
 		return -1;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		tok_err("PIN file %s: group or other permission bits set "
-		    "(mode %04o; chmod 600)", path,
+		tok_err("%s %s: group or other permission bits set "
+		    "(mode %04o; chmod 600)", what, path,
 		    (unsigned int)(st.st_mode & 07777));
 		return -1;
 	}
 	return 0;
+}
+
+/* The same rule for other secret files (dev-ca's ca.key). */
+int
+tok_check_secrecy(int fd, const char *path)
+{
+	return pin_check_secrecy(fd, "key file", path);
 }
 
 /* Read up to size bytes; stops early at end of file. */
@@ -84,7 +91,7 @@ tok_pin_read(const char *path, char *pin, size_t size)
 		tok_err_errno("PIN file %s", path);
 		return -1;
 	}
-	if (pin_check_secrecy(fd, path) == -1)
+	if (pin_check_secrecy(fd, "PIN file", path) == -1)
 		goto end;
 	n = pin_read_all(fd, buf, sizeof(buf));
 	if (n == -1) {

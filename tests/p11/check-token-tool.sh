@@ -118,7 +118,7 @@ grep -qx CKA_KEY_TYPE=CKK_EC "$tmp/attr.ec" || fail "key ec is not EC"
 grep -qx CKA_KEY_TYPE=CKK_RSA "$tmp/attr.rsa" || fail "key rsa is not RSA"
 
 # Test: list shows each object's URI and the keys' protection attributes
-flags="sensitive=yes extractable=no local=yes always-sensitive=yes never-extractable=yes"
+flags="sensitive=yes extractable=no local=yes always-sensitive=yes never-extractable=yes always-authenticate=no decrypt=no"
 cat >"$tmp/want.list" <<EOT
 pkcs11:token=$tokenlabel;object=ec;id=%01;type=private $flags
 pkcs11:token=$tokenlabel;object=ec;id=%01;type=public
@@ -133,7 +133,7 @@ diff -u "$tmp/want.list" "$tmp/got.list" >&2 || fail "list output differs"
 expect_refusal "keygen existing label" "key labelled 'ec' already exists" \
 	"$HSMTLS_TOKEN" keygen --token $tokenlabel --pin-file "$pin" \
 	--type ec:P-256 --label ec --id 77
-expect_refusal "keygen existing id" "key with this id already exists" \
+expect_refusal "keygen existing id" "an object with this id already exists" \
 	"$HSMTLS_TOKEN" keygen --token $tokenlabel --pin-file "$pin" \
 	--type ec:P-256 --label other --id 01
 tok list --token $tokenlabel --pin-file "$pin" >"$tmp/got.list" ||

@@ -7,6 +7,18 @@
  * prints CKA_SENSITIVE=1, CKA_EXTRACTABLE=0, ... and, for each secret part
  * of the key, the CKR the module returned for reading that attribute alone
  * ("CKA_VALUE: CKR_ATTRIBUTE_SENSITIVE"), or "CKR_OK len=N" if it leaked.
+ *
+ *   p11-attr ... --list
+ *
+ * prints one line per object the user sees, "CKO_PRIVATE_KEY id=01
+ * label=web", sorted, so tests can count objects by id.
+ *
+ *   p11-attr ... --make-key KIND --label L --id HEX
+ *
+ * makes a bad EC P-256 private key for tests of "hsmtls-token check":
+ * KIND "extractable" (generated, not sensitive, extractable),
+ * "always-authenticate" (generated, CKA_ALWAYS_AUTHENTICATE) or "imported"
+ * (created from a fixed test value: not CKA_LOCAL, not always sensitive).
  */
 #include "config.h"
 
@@ -101,6 +113,8 @@ static const struct attr flag_attrs[] = {
 	A(CKA_TOKEN), A(CKA_PRIVATE), A(CKA_SENSITIVE), A(CKA_EXTRACTABLE),
 	A(CKA_ALWAYS_SENSITIVE), A(CKA_NEVER_EXTRACTABLE), A(CKA_LOCAL),
 	A(CKA_SIGN), A(CKA_DECRYPT), A(CKA_UNWRAP), A(CKA_DERIVE),
+	/* Appended: earlier lines keep their order for scripts that parse. */
+	A(CKA_ALWAYS_AUTHENTICATE),
 };
 static const struct attr rsa_secrets[] = {
 	A(CKA_PRIVATE_EXPONENT), A(CKA_PRIME_1), A(CKA_PRIME_2),
@@ -110,6 +124,8 @@ static const struct attr ec_secrets[] = { A(CKA_VALUE) };
 
 struct probe {
 	const char *module, *token, *pin_file, *label;
+	const char *make, *id;
+	int list;
 	void *dl;
 	CK_FUNCTION_LIST *fl;
 	int initialized;
@@ -225,8 +241,8 @@ login(struct probe *p)
 
 	if (find_slot(p, &slot) == -1)
 		return -1;
-	rv = p->fl->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL,
-	    &p->session);
+	rv = p->fl->C_OpenSession(slot, CKF_SERIAL_SESSION |
+	    (p->make != NULL ? CKF_RW_SESSION : 0), NULL, NULL, &p->session);
 	if (rv != CKR_OK)
 		return fail("C_OpenSession", rv);
 	if (read_pin(p->pin_file, pin, sizeof(pin)) == -1)
@@ -325,6 +341,194 @@ probe_key(struct probe *p, CK_OBJECT_HANDLE key)
 	return 0;
 }
 
+/* ---- --list ---- */
+
+static const char *
+class_name(CK_OBJECT_CLASS c)
+{
+	switch (c) {
+	case CKO_DATA: return "CKO_DATA";
+	case CKO_CERTIFICATE: return "CKO_CERTIFICATE";
+	case CKO_PUBLIC_KEY: return "CKO_PUBLIC_KEY";
+	case CKO_PRIVATE_KEY: return "CKO_PRIVATE_KEY";
+	case CKO_SECRET_KEY: return "CKO_SECRET_KEY";
+	default: return "CKO_OTHER";
+	}
+}
+
+/* "CLASS id=HEX label=TEXT" for one object, into buf. */
+static void
+object_line(struct probe *p, CK_OBJECT_HANDLE h, char *buf, size_t size)
+{
+	CK_OBJECT_CLASS c = (CK_OBJECT_CLASS)-1;
+	unsigned char id[256], label[256];
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &c, sizeof(c) },
+		{ CKA_ID, id, sizeof(id) },
+		{ CKA_LABEL, label, sizeof(label) - 1 },
+	};
+	size_t i, len;
+
+	if (p->fl->C_GetAttributeValue(p->session, h, t, 3) != CKR_OK) {
+		t[1].ulValueLen = 0;
+		t[2].ulValueLen = 0;
+	}
+	if (t[1].ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		t[1].ulValueLen = 0;
+	if (t[2].ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		t[2].ulValueLen = 0;
+	len = (size_t)snprintf(buf, size, "%s id=", class_name(c));
+	for (i = 0; i < t[1].ulValueLen && len + 3 < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%02x", id[i]);
+	label[t[2].ulValueLen] = '\0';
+	snprintf(buf + len, size - len, " label=%s", (char *)label);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+list_objects(struct probe *p)
+{
+	CK_OBJECT_HANDLE h[512];
+	char *lines[512];
+	CK_ULONG n = 0, i;
+	CK_RV rv;
+
+	if ((rv = p->fl->C_FindObjectsInit(p->session, NULL, 0)) != CKR_OK)
+		return fail("C_FindObjectsInit", rv);
+	rv = p->fl->C_FindObjects(p->session, h, 512, &n);
+	p->fl->C_FindObjectsFinal(p->session);
+	if (rv != CKR_OK)
+		return fail("C_FindObjects", rv);
+	for (i = 0; i < n; i++) {
+		if ((lines[i] = malloc(1024)) == NULL)
+			return fail("malloc", CKR_HOST_MEMORY);
+		object_line(p, h[i], lines[i], 1024);
+	}
+	qsort(lines, n, sizeof(lines[0]), cmp_str);
+	for (i = 0; i < n; i++) {
+		printf("%s\n", lines[i]);
+		free(lines[i]);
+	}
+	return 0;
+}
+
+/* ---- --make-key ---- */
+
+static int
+hex_id(const char *hex, unsigned char *id, CK_ULONG *len)
+{
+	unsigned int b;
+
+	for (*len = 0; hex[0] != '\0' && hex[1] != '\0' && *len < 64;
+	    hex += 2) {
+		if (sscanf(hex, "%2x", &b) != 1)
+			return -1;
+		id[(*len)++] = (unsigned char)b;
+	}
+	return *len > 0 && hex[0] == '\0' ? 0 : -1;
+}
+
+/* P-256 (prime256v1) as CKA_EC_PARAMS. */
+static const unsigned char p256[] = {
+	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07
+};
+
+static int
+make_generated(struct probe *p, CK_ATTRIBUTE *extra, CK_ULONG nextra,
+    unsigned char *id, CK_ULONG id_len)
+{
+	CK_BBOOL yes = CK_TRUE;
+	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pub[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_EC_PARAMS, (void *)p256, sizeof(p256) },
+		{ CKA_LABEL, (void *)p->label, strlen(p->label) },
+		{ CKA_ID, id, id_len },
+	};
+	CK_ATTRIBUTE priv[8] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SIGN, &yes, sizeof(yes) },
+		{ CKA_LABEL, (void *)p->label, strlen(p->label) },
+		{ CKA_ID, id, id_len },
+	};
+	CK_OBJECT_HANDLE hpub, hpriv;
+	CK_ULONG i;
+	CK_RV rv;
+
+	for (i = 0; i < nextra && i < 3; i++)
+		priv[5 + i] = extra[i];
+	rv = p->fl->C_GenerateKeyPair(p->session, &m, pub, 4, priv, 5 + i,
+	    &hpub, &hpriv);
+	return rv == CKR_OK ? 0 : fail("C_GenerateKeyPair", rv);
+}
+
+/* A fixed, publicly known scalar: this key is bad by construction. */
+static int
+make_imported(struct probe *p, unsigned char *id, CK_ULONG id_len)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_KEY_TYPE kt = CKK_EC;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	unsigned char value[32];
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_SIGN, &yes, sizeof(yes) },
+		{ CKA_EC_PARAMS, (void *)p256, sizeof(p256) },
+		{ CKA_VALUE, value, sizeof(value) },
+		{ CKA_LABEL, (void *)p->label, strlen(p->label) },
+		{ CKA_ID, id, id_len },
+	};
+	CK_OBJECT_HANDLE h;
+	CK_RV rv;
+
+	memset(value, 0x11, sizeof(value));
+	rv = p->fl->C_CreateObject(p->session, t, sizeof(t) / sizeof(t[0]),
+	    &h);
+	return rv == CKR_OK ? 0 : fail("C_CreateObject", rv);
+}
+
+static int
+make_key(struct probe *p)
+{
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ATTRIBUTE weak[] = {
+		{ CKA_SENSITIVE, &no, sizeof(no) },
+		{ CKA_EXTRACTABLE, &yes, sizeof(yes) },
+	};
+	CK_ATTRIBUTE always[] = {
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_ALWAYS_AUTHENTICATE, &yes, sizeof(yes) },
+	};
+	unsigned char id[64];
+	CK_ULONG id_len;
+
+	if (p->id == NULL || hex_id(p->id, id, &id_len) == -1) {
+		fprintf(stderr, "p11-attr: --make-key needs --id HEX\n");
+		return -1;
+	}
+	if (strcmp(p->make, "extractable") == 0)
+		return make_generated(p, weak, 2, id, id_len);
+	if (strcmp(p->make, "always-authenticate") == 0)
+		return make_generated(p, always, 3, id, id_len);
+	if (strcmp(p->make, "imported") == 0)
+		return make_imported(p, id, id_len);
+	fprintf(stderr, "p11-attr: --make-key '%s': want extractable, "
+	    "always-authenticate or imported\n", p->make);
+	return -1;
+}
+
 static int
 parse_args(int argc, char **argv, struct probe *p)
 {
@@ -333,6 +537,9 @@ parse_args(int argc, char **argv, struct probe *p)
 		{ "token", required_argument, NULL, 't' },
 		{ "pin-file", required_argument, NULL, 'p' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "list", no_argument, NULL, 'L' },
+		{ "make-key", required_argument, NULL, 'k' },
+		{ "id", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -343,13 +550,19 @@ parse_args(int argc, char **argv, struct probe *p)
 		case 't': p->token = optarg; break;
 		case 'p': p->pin_file = optarg; break;
 		case 'l': p->label = optarg; break;
+		case 'L': p->list = 1; break;
+		case 'k': p->make = optarg; break;
+		case 'i': p->id = optarg; break;
 		default: return -1;
 		}
 	}
 	if (optind != argc || p->module == NULL || p->token == NULL ||
-	    p->pin_file == NULL || p->label == NULL) {
+	    p->pin_file == NULL || (p->label == NULL && !p->list) ||
+	    (p->list && p->make != NULL)) {
 		fprintf(stderr, "usage: p11-attr --module PATH --token LABEL "
-		    "--pin-file F --label L\n");
+		    "--pin-file F\n"
+		    "         (--label L | --list | "
+		    "--make-key KIND --label L --id HEX)\n");
 		return -1;
 	}
 	return 0;
@@ -364,9 +577,14 @@ main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &p) == -1)
 		return 1;
-	if (load(&p) == 0 && login(&p) == 0 && find_key(&p, &key) == 0 &&
-	    probe_key(&p, key) == 0)
-		ret = 0;
+	if (load(&p) == 0 && login(&p) == 0) {
+		if (p.list)
+			ret = list_objects(&p) == 0 ? 0 : 1;
+		else if (p.make != NULL)
+			ret = make_key(&p) == 0 ? 0 : 1;
+		else if (find_key(&p, &key) == 0 && probe_key(&p, key) == 0)
+			ret = 0;
+	}
 	if (p.session != CK_INVALID_HANDLE)
 		p.fl->C_CloseSession(p.session);
 	if (p.initialized)

@@ -1,24 +1,31 @@
 /*
  * testp11.c - hsmtls-testp11.so, a PKCS#11 module for tests that forwards
- * every call to a real module and counts the calls per function.
+ * every call to a real module, counts the calls per function and, when
+ * told to, injects faults (testp11_faults.c; all off by default).
  *
- *   HSMTLS_TESTP11_MODULE  the real module (default HK_DEFAULT_MODULE, SoftHSM)
- *   HSMTLS_TESTP11_COUNTS  if set, a file rewritten atomically (temporary
- *                          file + rename) after every call: "NAME COUNT"
- *                          lines, first C_Sign C_SignInit C_Decrypt
- *                          C_DecryptInit C_Login C_GetAttributeValue
- *                          C_Initialize C_Finalize (always, even if 0),
- *                          then every other function called at least once
+ *   HSMTLS_TESTP11_MODULE   the real module (default HK_DEFAULT_MODULE, SoftHSM)
+ *   HSMTLS_TESTP11_COUNTS   if set, a file rewritten atomically (temporary
+ *                           file + rename) after every call: "NAME COUNT"
+ *                           lines, first C_Sign C_SignInit C_Decrypt
+ *                           C_DecryptInit C_Login C_GetAttributeValue
+ *                           C_Initialize C_Finalize (always, even if 0),
+ *                           then every other function called at least once
+ *   HSMTLS_TESTP11_CONTROL  the fault control file (testp11_ctl.c)
+ *   HSMTLS_TESTP11_LOG      the injected-fault log (testp11_faults.c)
  *
  * Every wrapper is generated from testp11_funcs.h and runs
- *     rv = pre_call(id);
+ *     rv = call_begin(&c, id);        count; reject, sleep or fail it
  *     if (rv == CKR_OK)
- *         rv = real->fn(args);
- *     return post_call(id, rv);
- * so a chosen CKR on the Nth call, added latency or a simulated token
- * removal can later be added in pre_call/post_call alone.  Injecting token
- * flags means editing C_GetTokenInfo's output: give that one function a
- * hand-written wrapper instead of the generated one.
+ *         rv = call_forwarded(&c, real->fn(args));
+ *     return call_end(&c, rv);        write the counts
+ * A few have hand-written wrappers: C_GetSlotList, C_GetSlotInfo and
+ * C_GetTokenInfo edit the real answer (removed token, injected flags), and
+ * the single-part operations make sure a failure injected after forwarding
+ * leaves no operation active in the real module.
+ *
+ * The module is linked with -z nodelete: a caller that unloads and reloads
+ * it (libp11 does, to recover a token) keeps its counts, its fault state
+ * and the ids of actions already run.
  */
 #include "config.h"
 
@@ -30,29 +37,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
 
-#include "testp11_funcs.h"
-
-enum fn_id {
-#define X(name, params, args) FN_##name,
-	TESTP11_FUNCTIONS(X)
-#undef X
-	FN_C_GetFunctionList,
-	FN_COUNT
-};
-
-static const char *const fn_names[FN_COUNT] = {
-#define X(name, params, args) [FN_##name] = #name,
-	TESTP11_FUNCTIONS(X)
-#undef X
-	[FN_C_GetFunctionList] = "C_GetFunctionList",
-};
+#include "testp11.h"
 
 /* Always written, in this order, so a test can read a count that is 0. */
-static const enum fn_id fn_always[] = {
+static const enum tp_fn fn_always[] = {
 	FN_C_Sign, FN_C_SignInit, FN_C_Decrypt, FN_C_DecryptInit, FN_C_Login,
 	FN_C_GetAttributeValue, FN_C_Initialize, FN_C_Finalize,
 };
@@ -66,12 +59,12 @@ static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static CK_FUNCTION_LIST *real;
 
 static int
-is_always(enum fn_id id)
+is_always(int id)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(fn_always) / sizeof(fn_always[0]); i++)
-		if (fn_always[i] == id)
+		if ((int)fn_always[i] == id)
 			return 1;
 	return 0;
 }
@@ -83,7 +76,7 @@ counts_line(char *buf, size_t size, size_t len, int id)
 
 	if (len >= size)
 		return len;
-	n = snprintf(buf + len, size - len, "%s %lu\n", fn_names[id],
+	n = snprintf(buf + len, size - len, "%s %lu\n", tp_fn_name(id),
 	    atomic_load(&counts[id]));
 	return n < 0 ? len : len + (size_t)n;
 }
@@ -148,40 +141,182 @@ counts_write(void)
 	pthread_mutex_unlock(&counts_lock);
 }
 
-/* Every call enters here first.  Fault injection will hook in here. */
-static CK_RV
-pre_call(enum fn_id id)
+/* One call in flight: its function and the faults chosen for it. */
+struct call {
+	enum tp_fn fn;
+	struct tp_decision d;
+};
+
+static void
+sleep_ms(unsigned long ms)
 {
-	atomic_fetch_add(&counts[id], 1);
+	struct timespec ts = { (time_t)(ms / 1000),
+	    (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		continue;
+}
+
+/*
+ * Every call enters here first.  Counted even when faulted.  A non-OK
+ * answer is returned without forwarding.  The sleep holds no lock, so
+ * concurrent calls overlap.
+ */
+static CK_RV
+call_begin(struct call *c, enum tp_fn fn)
+{
+	c->fn = fn;
+	atomic_fetch_add(&counts[fn], 1);
+	tp_faults_decide(fn, &c->d);
+	if (c->d.reject != CKR_OK)
+		return c->d.reject;
+	if (c->d.latency_ms + c->d.hang_ms > 0)
+		sleep_ms(c->d.latency_ms + c->d.hang_ms);
+	if (c->d.fail != CKR_OK && tp_fn_kind(fn) != KIND_OP)
+		return c->d.fail;
 	return CKR_OK;
 }
 
-/* Every call leaves through here, with the real module's answer. */
+/* The real module answered rv; an operation's injected failure replaces
+ * it now that the real operation has ended as an error would end it. */
 static CK_RV
-post_call(enum fn_id id, CK_RV rv)
+call_forwarded(const struct call *c, CK_RV rv)
 {
+	return c->d.fail != CKR_OK ? c->d.fail : rv;
+}
+
+/* Every call leaves through here, with its final answer. */
+static CK_RV
+call_end(const struct call *c, CK_RV rv)
+{
+	tp_faults_note(c->fn, rv);
 	counts_write();
 	return rv;
 }
 
-/* The wrappers: static, so only C_GetFunctionList is exported. */
-#define X(name, params, args) \
+/* The generated wrappers: static, so only C_GetFunctionList is exported. */
+#define WRAP_gen(name, params, args) \
 	static CK_RV w_##name params \
 	{ \
-		CK_RV rv = pre_call(FN_##name); \
+		struct call c; \
+		CK_RV rv = call_begin(&c, FN_##name); \
 		if (rv == CKR_OK) \
-			rv = real->name args; \
-		return post_call(FN_##name, rv); \
+			rv = call_forwarded(&c, real->name args); \
+		return call_end(&c, rv); \
 	}
+#define WRAP_own(name, params, args)
+#define X(name, impl, kind, params, args) WRAP_##impl(name, params, args)
 TESTP11_FUNCTIONS(X)
 #undef X
+
+/* A removed token takes its slot out of the list of slots with a token. */
+static CK_RV
+w_C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID *slot_list,
+    CK_ULONG *count)
+{
+	struct call c;
+	CK_RV rv = call_begin(&c, FN_C_GetSlotList);
+
+	if (rv == CKR_OK && c.d.removed && token_present && count != NULL) {
+		*count = 0;
+		tp_fault_log("C_GetSlotList removed");
+	} else if (rv == CKR_OK)
+		rv = call_forwarded(&c,
+		    real->C_GetSlotList(token_present, slot_list, count));
+	return call_end(&c, rv);
+}
+
+static CK_RV
+w_C_GetSlotInfo(CK_SLOT_ID slot_id, CK_SLOT_INFO *info)
+{
+	struct call c;
+	CK_RV rv = call_begin(&c, FN_C_GetSlotInfo);
+
+	if (rv == CKR_OK)
+		rv = call_forwarded(&c, real->C_GetSlotInfo(slot_id, info));
+	if (rv == CKR_OK && c.d.removed && info != NULL) {
+		info->flags &= ~(CK_FLAGS)CKF_TOKEN_PRESENT;
+		tp_fault_log("C_GetSlotInfo removed");
+	}
+	return call_end(&c, rv);
+}
+
+/* Injected PIN flags: the caller must refuse to log in by itself. */
+static CK_RV
+w_C_GetTokenInfo(CK_SLOT_ID slot_id, CK_TOKEN_INFO *info)
+{
+	struct call c;
+	CK_RV rv = call_begin(&c, FN_C_GetTokenInfo);
+	char names[256];
+
+	if (rv == CKR_OK)
+		rv = call_forwarded(&c, real->C_GetTokenInfo(slot_id, info));
+	if (rv == CKR_OK && c.d.flags != 0 && info != NULL) {
+		info->flags |= c.d.flags;
+		tp_flags_format(c.d.flags, names, sizeof(names));
+		tp_fault_log("C_GetTokenInfo flags %s", names);
+	}
+	return call_end(&c, rv);
+}
+
+/*
+ * A length query (no output buffer) or CKR_BUFFER_TOO_SMALL leaves the
+ * operation active; an error ends it.  When an error is injected there,
+ * finish the real operation into a scratch buffer so the real module's
+ * state matches the error the caller sees (the next *Init must work).
+ */
+static void
+op_finish(CK_C_Sign fn, CK_SESSION_HANDLE s, CK_BYTE *in, CK_ULONG in_len,
+    CK_BYTE *out, CK_ULONG *out_len, CK_RV rv)
+{
+	CK_ULONG len;
+	CK_BYTE *scratch;
+
+	if (out_len == NULL ||
+	    !(rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && out == NULL)))
+		return;
+	len = *out_len;
+	if ((scratch = malloc(len > 0 ? len : 1)) == NULL)
+		return;
+	fn(s, in, in_len, scratch, &len);
+	free(scratch);
+}
+
+static CK_RV
+op_forward(const struct call *c, CK_C_Sign fn, CK_SESSION_HANDLE s,
+    CK_BYTE *in, CK_ULONG in_len, CK_BYTE *out, CK_ULONG *out_len)
+{
+	CK_RV rv = fn(s, in, in_len, out, out_len);
+
+	if (c->d.fail != CKR_OK)
+		op_finish(fn, s, in, in_len, out, out_len, rv);
+	return call_forwarded(c, rv);
+}
+
+/* C_Encrypt, C_Decrypt, C_Digest and C_Sign share one shape. */
+#define WRAP_OP(name) \
+	static CK_RV w_##name(CK_SESSION_HANDLE s, CK_BYTE *in, \
+	    CK_ULONG in_len, CK_BYTE *out, CK_ULONG *out_len) \
+	{ \
+		struct call c; \
+		CK_RV rv = call_begin(&c, FN_##name); \
+		if (rv == CKR_OK) \
+			rv = op_forward(&c, real->name, s, in, in_len, out, \
+			    out_len); \
+		return call_end(&c, rv); \
+	}
+WRAP_OP(C_Encrypt)
+WRAP_OP(C_Decrypt)
+WRAP_OP(C_Digest)
+WRAP_OP(C_Sign)
+#undef WRAP_OP
 
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
     __attribute__((visibility("default")));
 
 static CK_FUNCTION_LIST forward_list = {
 	.version = { CRYPTOKI_VERSION_MAJOR, CRYPTOKI_VERSION_MINOR },
-#define X(name, params, args) .name = w_##name,
+#define X(name, impl, kind, params, args) .name = w_##name,
 	TESTP11_FUNCTIONS(X)
 #undef X
 	.C_GetFunctionList = C_GetFunctionList,
@@ -224,20 +359,22 @@ load_real(void)
 	}
 	forward_list.version = fl->version;
 	real = fl;
+	tp_faults_init(fl);
 }
 
 CK_RV
 C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 {
+	struct call c;
 	CK_RV rv;
 
 	pthread_once(&load_once, load_real);
-	rv = pre_call(FN_C_GetFunctionList);
+	rv = call_begin(&c, FN_C_GetFunctionList);
 	if (rv == CKR_OK && list == NULL)
 		rv = CKR_ARGUMENTS_BAD;
 	if (rv == CKR_OK && real == NULL)
 		rv = CKR_GENERAL_ERROR;
 	if (rv == CKR_OK)
 		*list = &forward_list;
-	return post_call(FN_C_GetFunctionList, rv);
+	return call_end(&c, rv);
 }

@@ -1,0 +1,97 @@
+/*
+ * testp11.h - internals shared by the files of the test PKCS#11 module
+ * (testp11.c forwarding and counting, testp11_faults.c fault state,
+ * testp11_ctl.c control-file parser, testp11_names.c name tables).
+ */
+#ifndef TESTP11_H
+#define TESTP11_H
+
+#include <stddef.h>
+#include <p11-kit/pkcs11.h>
+
+#include "testp11_funcs.h"
+
+enum tp_fn {
+#define X(name, impl, kind, params, args) FN_##name,
+	TESTP11_FUNCTIONS(X)
+#undef X
+	FN_C_GetFunctionList,
+	FN_COUNT
+};
+
+/* What a removed token does to a call; see testp11_funcs.h. */
+enum tp_kind { KIND_NONE, KIND_SLOT, KIND_SESSION, KIND_OP };
+
+/* testp11_names.c */
+const char *tp_fn_name(int fn);
+enum tp_kind tp_fn_kind(int fn);
+int tp_fn_lookup(const char *name);
+const char *tp_ckr_name(CK_RV rv, char *buf, size_t len);
+int tp_ckr_parse(const char *s, CK_RV *rv);
+int tp_flag_parse(const char *s, CK_FLAGS *flag);
+void tp_flags_format(CK_FLAGS flags, char *buf, size_t len);
+int tp_ulong_parse(const char *s, unsigned long max, unsigned long *out);
+
+/* testp11_ctl.c: the control file's text as directives. */
+#define TP_MAX_DIRECTIVES 128
+#define TP_MAX_ACTIONS 64
+#define TP_ID_MAX 64            /* action id, with its NUL */
+#define TP_LINE_MAX 512         /* longer lines are ignored */
+#define TP_MS_MAX 3600000UL     /* one hour */
+#define TP_N_MAX 1000000000UL
+
+enum tp_dkind { D_LATENCY, D_HANG, D_FAIL };
+enum tp_fmode { F_EVERY, F_NTH, F_ALWAYS };
+enum tp_akind { A_CLOSE_SESSIONS, A_LOGOUT };
+
+struct tp_directive {
+	enum tp_dkind kind;
+	int fn;
+	unsigned long ms;       /* latency, hang */
+	unsigned long n;        /* hang: how many calls; fail: every/nth N */
+	enum tp_fmode mode;     /* fail */
+	CK_RV rv;               /* fail */
+	/* State, carried over while the same directive stays in the file:
+	 * fail: calls of fn counted; hang: calls already hung. */
+	unsigned long seen;
+};
+
+struct tp_action {
+	enum tp_akind kind;
+	char id[TP_ID_MAX];
+};
+
+struct tp_config {
+	struct tp_directive d[TP_MAX_DIRECTIVES];
+	size_t nd;
+	struct tp_action a[TP_MAX_ACTIONS];
+	size_t na;
+	CK_FLAGS flags;         /* ORed into C_GetTokenInfo's flags */
+	int removed;
+};
+
+/* word is the unknown directive's name, or NULL for other faults. */
+typedef void tp_warn_fn(unsigned lineno, const char *msg, const char *word);
+
+void tp_config_parse(struct tp_config *cfg, const char *text, size_t len,
+    tp_warn_fn *warn);
+int tp_directive_same(const struct tp_directive *a,
+    const struct tp_directive *b);
+const char *tp_action_name(enum tp_akind kind);
+
+/* testp11_faults.c: what to do to one call. */
+struct tp_decision {
+	CK_RV reject;           /* not CKR_OK: answer this, do not forward */
+	CK_RV fail;             /* not CKR_OK: answer this (KIND_OP: after
+	                         * forwarding; others: without forwarding) */
+	unsigned long latency_ms, hang_ms;
+	CK_FLAGS flags;         /* C_GetTokenInfo only */
+	int removed;
+};
+
+void tp_faults_init(CK_FUNCTION_LIST *real);
+void tp_faults_decide(int fn, struct tp_decision *d);
+void tp_faults_note(int fn, CK_RV rv);
+void tp_fault_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* TESTP11_H */
