@@ -1,0 +1,158 @@
+#!/bin/bash
+# quickstart.sh - build hsmtls on Debian 12 and run it or test it.
+#
+#   ./quickstart.sh serve [server options...]
+#       install build dependencies if missing, build in build/, provision a
+#       development SoftHSM token in dev-token/ (first run only) and run
+#       hsmtls-server in the foreground on https://127.0.0.1:8443/
+#   ./quickstart.sh test
+#       install, build, and run the whole test suite (make check); the exit
+#       status is the test result.
+#
+# Environment: JOBS (default 2) parallel make jobs; CONFIGURE_FLAGS extra
+# flags for the first ./configure in build/.
+set -euo pipefail
+
+PACKAGES=(
+	build-essential autoconf automake libtool pkg-config
+	libssl-dev openssl libp11-dev libp11-kit-dev p11-kit
+	libev-dev libhttp-parser-dev libcmocka-dev softhsm2 opensc
+	curl ca-certificates gnutls-bin procps iproute2
+)
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$here"
+jobs=${JOBS:-2}
+build=$here/build
+
+say() { printf 'quickstart: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+usage() {
+	cat >&2 <<'EOF'
+usage: ./quickstart.sh serve [hsmtls-server options...]
+       ./quickstart.sh test
+EOF
+	exit 2
+}
+
+# missing_packages: the Debian packages from PACKAGES not installed.
+missing_packages() {
+	local p status
+	for p in "${PACKAGES[@]}"; do
+		status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+		[ "$status" = "install ok installed" ] || printf '%s\n' "$p"
+	done
+}
+
+ensure_packages() {
+	if ! command -v dpkg-query >/dev/null 2>&1; then
+		say "not a Debian system (no dpkg-query): install the equivalents of: ${PACKAGES[*]}"
+		say "continuing; the build will say what is missing"
+		return 0
+	fi
+	local missing
+	mapfile -t missing < <(missing_packages)
+	[ "${#missing[@]}" -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		say "missing Debian packages: ${missing[*]}"
+		die "run as root, or first: sudo apt-get install --no-install-recommends ${missing[*]}"
+	fi
+	say "installing: ${missing[*]}"
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
+}
+
+build_tree() {
+	if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+		say "autoreconf -fi"
+		# A fresh clone has no m4/ (its files are generated).
+		mkdir -p m4
+		autoreconf -fi
+	fi
+	# An in-tree configure blocks out-of-tree builds; say how to fix it.
+	if [ -f config.status ]; then
+		die "the source tree was configured in place; run 'make distclean' in $here first"
+	fi
+	mkdir -p "$build"
+	if [ ! -f "$build/Makefile" ]; then
+		say "configuring in build/"
+		# shellcheck disable=SC2086 # CONFIGURE_FLAGS is a word list on purpose
+		(cd "$build" && "$here/configure" ${CONFIGURE_FLAGS:-})
+	fi
+	say "building (make -j$jobs)"
+	make -C "$build" -j"$jobs"
+}
+
+# provision_dev_token: a SoftHSM token in dev-token/ with an EC P-256 key
+# "web" (id 01), its URI in dev-token/key.uri and a self-signed
+# certificate for localhost and 127.0.0.1 in dev-token/cert.pem.
+provision_dev_token() {
+	local dir=$here/dev-token tool=$build/tokens/hsmtls-token uri
+	if [ -d "$dir" ]; then
+		local f
+		for f in key.uri cert.pem softhsm2.conf user.pin; do
+			[ -f "$dir/$f" ] || die "dev-token/ has no $f; remove dev-token/ and run again"
+		done
+		return 0
+	fi
+	say "provisioning a development token in dev-token/"
+	# A half-made token would be skipped next time: remove it on failure.
+	"$tool" init --dir "$dir" >/dev/null || provision_failed
+	export SOFTHSM2_CONF=$dir/softhsm2.conf
+	uri=$("$tool" keygen --token hsmtls-dev --pin-file "$dir/user.pin" \
+	    --type ec:P-256 --label web --id 01) || provision_failed
+	[ -n "$uri" ] || provision_failed
+	printf '%s\n' "$uri" >"$dir/key.uri"
+	"$tool" selfsign --key "$uri" --pin-file "$dir/user.pin" \
+	    --san DNS:localhost,IP:127.0.0.1 --out "$dir/cert.pem" >/dev/null ||
+		provision_failed
+	say "key: $uri"
+}
+
+provision_failed() {
+	rm -rf "$here/dev-token"
+	die "provisioning the development token failed; dev-token/ removed"
+}
+
+serve() {
+	ensure_packages
+	build_tree
+	provision_dev_token
+	local uri
+	uri=$(head -n1 dev-token/key.uri)
+	export SOFTHSM2_CONF=$here/dev-token/softhsm2.conf
+	say "serving server/www on https://127.0.0.1:8443/ (Ctrl-C stops)"
+	say "in another terminal, fetch the page with:"
+	printf '\n    curl --cacert dev-token/cert.pem https://127.0.0.1:8443/\n\n' >&2
+	exec "$build/server/hsmtls-server" --listen 127.0.0.1:8443 \
+	    --cert dev-token/cert.pem --key "$uri" --pin-file dev-token/user.pin \
+	    --root server/www "$@"
+}
+
+run_tests() {
+	ensure_packages
+	build_tree
+	say "running the test suite (make check)"
+	local st=0
+	make -C "$build" -j"$jobs" check </dev/null || st=$?
+	if [ "$st" -eq 0 ]; then
+		say "all tests passed"
+	else
+		say "tests failed (make check exit status $st); logs: build/tests/**/*.log"
+	fi
+	return "$st"
+}
+
+[ $# -ge 1 ] || usage
+cmd=$1
+shift
+case $cmd in
+serve) serve "$@" ;;
+test)
+	[ $# -eq 0 ] || usage
+	run_tests
+	;;
+-h|--help|help) usage ;;
+*) usage ;;
+esac

@@ -1,0 +1,389 @@
+# lib.sh - shared set-up for the integration tests (sourced, not run).
+#
+# Each tNN-*.sh script proves one behaviour of hsmtls-server or
+# hsmtls-token against its own SoftHSM token in its own temporary
+# directory.  Exit status follows automake: 0 pass, 1 fail, 77 skip,
+# 99 hard error (the test environment itself is broken).
+#
+# Environment (set by tests/Makefile.am AM_TESTS_ENVIRONMENT):
+#   HSMTLS_SERVER HSMTLS_TOKEN HSMTLS_TESTP11 HSMTLS_P11ATTR SOFTHSM_MODULE
+#
+# After make_token: TOKEN_DIR, TOKEN_LABEL, PIN_FILE, SOFTHSM2_CONF.
+# After start_server: PORT, SERVER_PID, SERVER_LOG.
+# After stop_server: SERVER_STATUS.
+
+set -eu
+
+# Never talk to a system token or a system-wide p11-kit configuration.
+unset SOFTHSM2_CONF HSMTLS_TESTP11_MODULE HSMTLS_TESTP11_COUNTS || true
+
+TEST_NAME=$(basename "$0" .sh)
+# Bound on every wait (start-up, shutdown, a client run); sanitizer builds
+# are several times slower, so this is generous.
+WAIT_SECS=${HSMTLS_TEST_WAIT:-30}
+
+SERVER_PID=""
+SERVER_STATUS=""
+BG_PIDS=""   # other background processes a test started (killed at exit)
+PORT=""
+tmp=""
+
+fail() {
+	echo "FAIL: $TEST_NAME: $*" >&2
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $TEST_NAME: $*" >&2
+	exit 77
+}
+
+hard_error() {
+	echo "ERROR: $TEST_NAME: $*" >&2
+	exit 99
+}
+
+need_tool() {
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 || skip "$t not found"
+	done
+}
+
+# need_file VAR: the built program or module named by $VAR must exist.
+need_file() {
+	eval "v=\${$1:-}"
+	[ -n "$v" ] || hard_error "$1 is not set (run through make check)"
+	[ -e "$v" ] || hard_error "$1=$v does not exist (not built?)"
+}
+
+dump_file() {
+	[ -s "$1" ] || return 0
+	echo "---- $2 ($1)" >&2
+	sed 's/^/| /' "$1" >&2
+}
+
+cleanup() {
+	rc=$?
+	trap - EXIT
+	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill -KILL "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+	for p in $BG_PIDS; do
+		kill "$p" 2>/dev/null || true
+	done
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$tmp" ]; then
+		for f in "$tmp"/server*.log; do
+			[ -e "$f" ] && dump_file "$f" "server stderr"
+		done
+		for f in "$tmp"/*.out "$tmp"/*.err; do
+			[ -e "$f" ] && dump_file "$f" "output"
+		done
+	fi
+	[ -n "$tmp" ] && rm -rf "$tmp"
+	exit "$rc"
+}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hsmtls-$TEST_NAME.XXXXXX")
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+need_file HSMTLS_SERVER
+need_file HSMTLS_TOKEN
+need_tool timeout
+
+# make_token: a fresh SoftHSM token in $tmp/token, used by everything after.
+make_token() {
+	TOKEN_DIR=$tmp/token
+	TOKEN_LABEL=hsmtls-dev
+	"$HSMTLS_TOKEN" init --dir "$TOKEN_DIR" >"$tmp/init.out" 2>"$tmp/init.err" ||
+		fail "hsmtls-token init failed: $(cat "$tmp/init.err")"
+	SOFTHSM2_CONF=$TOKEN_DIR/softhsm2.conf
+	export SOFTHSM2_CONF
+	PIN_FILE=$TOKEN_DIR/user.pin
+	[ -f "$SOFTHSM2_CONF" ] || fail "init wrote no $SOFTHSM2_CONF"
+	[ -f "$PIN_FILE" ] || fail "init wrote no $PIN_FILE"
+	grep -qx "export SOFTHSM2_CONF=$SOFTHSM2_CONF" "$tmp/init.out" ||
+		fail "init printed '$(cat "$tmp/init.out")', want 'export SOFTHSM2_CONF=$SOFTHSM2_CONF'"
+}
+
+# make_key TYPE LABEL ID: generate a key pair on the token; prints its URI.
+make_key() {
+	"$HSMTLS_TOKEN" keygen --token "$TOKEN_LABEL" --pin-file "$PIN_FILE" \
+	    --type "$1" --label "$2" --id "$3" 2>"$tmp/keygen.err" ||
+		fail "hsmtls-token keygen $1 $2 failed: $(cat "$tmp/keygen.err")"
+}
+
+# make_cert URI OUT: a self-signed certificate for localhost/127.0.0.1,
+# signed on the token by the key URI.
+make_cert() {
+	"$HSMTLS_TOKEN" selfsign --key "$1" --pin-file "$PIN_FILE" \
+	    --subject CN=localhost --san DNS:localhost,IP:127.0.0.1 \
+	    --out "$2" 2>"$tmp/selfsign.err" >/dev/null ||
+		fail "hsmtls-token selfsign failed: $(cat "$tmp/selfsign.err")"
+	[ -s "$2" ] || fail "selfsign wrote no certificate to $2"
+}
+
+# make_root: a document root $tmp/www with a distinctive index page.
+make_root() {
+	ROOT=$tmp/www
+	mkdir -p "$ROOT/sub"
+	printf '<html><body>hsmtls %s index %s</body></html>\n' "$TEST_NAME" "$$" >"$ROOT/index.html"
+	printf 'sub index %s\n' "$$" >"$ROOT/sub/index.html"
+	printf 'plain text file\n' >"$ROOT/file.txt"
+}
+
+# setup_server_key TYPE: token + one key "web" (id 01) + its certificate
+# ($CERT) + document root; sets KEY_URI.
+setup_server_key() {
+	make_token
+	KEY_URI=$(make_key "$1" web 01)
+	[ -n "$KEY_URI" ] || fail "keygen printed no URI"
+	CERT=$tmp/cert.pem
+	make_cert "$KEY_URI" "$CERT"
+	make_root
+}
+
+# server_has_listen ARGS...: true when the caller passed its own --listen.
+server_has_listen() {
+	for a in "$@"; do
+		case $a in --listen|--listen=*) return 0 ;; esac
+	done
+	return 1
+}
+
+# start_server ARGS...: run hsmtls-server in the background (on
+# 127.0.0.1:0 unless ARGS has --listen) and wait for its
+# "listening on 127.0.0.1:PORT" line; sets PORT.
+start_server() {
+	SERVER_LOG=$tmp/server.log
+	[ -e "$SERVER_LOG" ] && SERVER_LOG=$tmp/server-$$-$(date +%s%N).log
+	if server_has_listen "$@"; then
+		"$HSMTLS_SERVER" "$@" </dev/null >"$tmp/server-stdout.out" 2>"$SERVER_LOG" &
+	else
+		"$HSMTLS_SERVER" --listen 127.0.0.1:0 "$@" </dev/null >"$tmp/server-stdout.out" 2>"$SERVER_LOG" &
+	fi
+	SERVER_PID=$!
+	SERVER_STATUS=""
+	wait_listening
+}
+
+wait_listening() {
+	i=0
+	while [ "$i" -lt $((WAIT_SECS * 10)) ]; do
+		line=$(grep -m1 '^listening on ' "$SERVER_LOG" || true)
+		# Only a whole line: the file must end in a newline.
+		if [ -n "$line" ] && [ "$(tail -c1 "$SERVER_LOG" | wc -l)" -eq 1 ]; then
+			PORT=${line##*:}
+			case $PORT in
+			''|*[!0-9]*) fail "bad listening line '$line'" ;;
+			esac
+			[ "$PORT" -gt 0 ] || fail "listening on port 0: '$line'"
+			return 0
+		fi
+		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+			st=0
+			wait "$SERVER_PID" || st=$?
+			SERVER_PID=""
+			fail "server exited with status $st before listening"
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	fail "server printed no 'listening on' line within ${WAIT_SECS}s"
+}
+
+# stop_server [SIGNAL]: signal the server (default TERM), wait (bounded)
+# for it to exit; sets SERVER_STATUS.
+stop_server() {
+	[ -n "$SERVER_PID" ] || hard_error "stop_server: no server running"
+	kill "-${1:-TERM}" "$SERVER_PID" 2>/dev/null || true
+	wait_server_exit "$WAIT_SECS"
+}
+
+# wait_server_exit SECS: wait at most SECS for the signalled server to
+# exit (then kill it and fail); sets SERVER_STATUS.
+wait_server_exit() {
+	i=0
+	while kill -0 "$SERVER_PID" 2>/dev/null; do
+		i=$((i + 1))
+		if [ "$i" -gt $(($1 * 10)) ]; then
+			kill -KILL "$SERVER_PID" 2>/dev/null || true
+			wait "$SERVER_PID" 2>/dev/null || true
+			SERVER_PID=""
+			fail "server still running ${1}s after it was signalled"
+		fi
+		sleep 0.1
+	done
+	SERVER_STATUS=0
+	wait "$SERVER_PID" || SERVER_STATUS=$?
+	SERVER_PID=""
+}
+
+# stop_server_ok: SIGTERM must end the server with status 0.
+stop_server_ok() {
+	stop_server TERM
+	[ "$SERVER_STATUS" -eq 0 ] || fail "server exit status after SIGTERM: got $SERVER_STATUS, want 0"
+}
+
+# fetch PATH [CURL ARGS...]: an HTTPS request for PATH to the running
+# server, verifying its certificate and the name "localhost"; the body
+# goes to stdout.
+fetch() {
+	p=$1
+	shift
+	curl_srv "$@" "$(url "$p")"
+}
+
+# url PATH: the URL fetch uses for PATH.
+url() {
+	echo "https://localhost:$PORT$1"
+}
+
+# curl_srv ARGS...: curl with the server's CA and name resolution; caller
+# gives the URLs (from url) and any options.
+curl_srv() {
+	timeout "$WAIT_SECS" curl -sS --max-time "$WAIT_SECS" --cacert "$CERT" \
+	    --resolve "localhost:$PORT:127.0.0.1" "$@"
+}
+
+# http_code PATH [CURL ARGS...]: the HTTP status of a request for PATH.
+http_code() {
+	p=$1
+	shift
+	# A failed transfer prints 000, which the caller reports as a mismatch.
+	curl_srv -o "$tmp/body.out" -w '%{http_code}' "$@" "$(url "$p")" || true
+}
+
+# s_client ARGS...: one full handshake with openssl s_client, verified
+# against $CERT; stdin is empty so it closes right after the handshake.
+s_client() {
+	timeout "$WAIT_SECS" openssl s_client -connect "127.0.0.1:$PORT" \
+	    -servername localhost -CAfile "$CERT" -verify_return_error \
+	    -verify_hostname localhost "$@" </dev/null 2>&1
+}
+
+# expect_line FILE TEXT: FILE must contain the exact line TEXT.
+expect_line() {
+	grep -qxF -- "$2" "$1" || fail "no line '$2' in output:
+$(cat "$1")"
+}
+
+# count_of FN: how often the test PKCS#11 module saw FN (0 if never).
+count_of() {
+	[ -f "$COUNTS" ] || { echo 0; return 0; }
+	awk -v fn="$1" '$1 == fn { n = $2 } END { print n + 0 }' "$COUNTS"
+}
+
+# use_testp11: route the server's PKCS#11 calls through the counting
+# module; sets COUNTS and TESTP11_ARGS (add "$TESTP11_ARGS" to the server).
+use_testp11() {
+	need_file HSMTLS_TESTP11
+	need_file SOFTHSM_MODULE
+	COUNTS=$tmp/counts
+	HSMTLS_TESTP11_MODULE=$SOFTHSM_MODULE
+	HSMTLS_TESTP11_COUNTS=$COUNTS
+	export HSMTLS_TESTP11_MODULE HSMTLS_TESTP11_COUNTS
+}
+
+# expect_startup_failure WORD_REGEX ARGS...: the server (on
+# 127.0.0.1:0 unless ARGS has --listen) must refuse to start: exit status 1, exactly one line on stderr, matching
+# "hsmtls-server: " and the extended regex WORD_REGEX (case-insensitive),
+# and no "listening on" line.
+expect_startup_failure() {
+	want=$1
+	shift
+	err=$tmp/refused-$(date +%s%N).err
+	st=0
+	if server_has_listen "$@"; then
+		timeout "$WAIT_SECS" "$HSMTLS_SERVER" "$@" </dev/null >/dev/null 2>"$err" || st=$?
+	else
+		timeout "$WAIT_SECS" "$HSMTLS_SERVER" --listen 127.0.0.1:0 "$@" \
+		    </dev/null >/dev/null 2>"$err" || st=$?
+	fi
+	[ "$st" -ne 124 ] || fail "server did not exit within ${WAIT_SECS}s (it should refuse to start): $*"
+	[ "$st" -eq 1 ] || fail "exit status: got $st, want 1; stderr: $(cat "$err")"
+	lines=$(wc -l <"$err")
+	[ "$lines" -eq 1 ] || fail "stderr lines: got $lines, want 1:
+$(cat "$err")"
+	grep -q '^hsmtls-server: ' "$err" || fail "stderr '$(cat "$err")' does not start with 'hsmtls-server: '"
+	grep -qEi -- "$want" "$err" || fail "stderr '$(cat "$err")' does not name the cause (want /$want/)"
+	grep -q 'listening on' "$err" && fail "server printed 'listening on' although it must refuse"
+	# shellcheck disable=SC2034 # read by the calling test
+	REFUSAL=$(cat "$err")
+	return 0
+}
+
+# handshakes N ARGS...: N full handshakes, each a fresh s_client process
+# (no session to resume), each of which must verify.
+handshakes() {
+	n=$1
+	shift
+	i=0
+	while [ "$i" -lt "$n" ]; do
+		st=0
+		s_client "$@" >"$tmp/handshake.out" || st=$?
+		[ "$st" -eq 0 ] || fail "handshake $((i + 1)) of $n ($*): s_client exit status $st"
+		grep -qx 'Verification: OK' "$tmp/handshake.out" ||
+			fail "handshake $((i + 1)) of $n ($*): certificate not verified"
+		grep -q '^Reused,' "$tmp/handshake.out" &&
+			fail "handshake $((i + 1)) of $n ($*): session was resumed"
+		i=$((i + 1))
+	done
+	return 0
+}
+
+# signs_once_per_handshake TYPE: every full handshake costs exactly one
+# C_Sign on the token (the server holds no software copy of the key), and
+# ECDHE key exchange never decrypts.
+signs_once_per_handshake() {
+	use_testp11
+	setup_server_key "$1"
+	start_server --module "$HSMTLS_TESTP11" --cert "$CERT" --key "$KEY_URI" \
+	    --pin-file "$PIN_FILE" --root "$ROOT"
+	base=$(count_of C_Sign)
+	# The start-up self-test signs once through the module: proves the
+	# counting module is really in the server's path.
+	[ "$base" -ge 1 ] || fail "C_Sign after start-up: got $base, want >= 1 (self-test through the test module)"
+	[ "$(count_of C_Login)" -eq 1 ] || fail "C_Login after start-up: got $(count_of C_Login), want 1"
+
+	handshakes 10 -tls1_3
+	now=$(count_of C_Sign)
+	[ $((now - base)) -eq 10 ] || fail "C_Sign for 10 TLS 1.3 handshakes: got $((now - base)), want 10"
+
+	base=$now
+	case $1 in
+	ec:*) cipher=ECDHE-ECDSA-AES128-GCM-SHA256 ;;
+	rsa:*) cipher=ECDHE-RSA-AES128-GCM-SHA256 ;;
+	esac
+	handshakes 5 -tls1_2 -cipher "$cipher"
+	now=$(count_of C_Sign)
+	[ $((now - base)) -eq 5 ] || fail "C_Sign for 5 TLS 1.2 $cipher handshakes: got $((now - base)), want 5"
+
+	[ "$(count_of C_Decrypt)" -eq 0 ] || fail "C_Decrypt: got $(count_of C_Decrypt), want 0 (ECDHE only)"
+	[ "$(count_of C_Login)" -eq 1 ] || fail "C_Login after handshakes: got $(count_of C_Login), want 1"
+	stop_server_ok
+}
+
+# use_faults: like use_testp11, plus an (empty) fault control file
+# $CONTROL that the test module re-reads whenever it changes.
+use_faults() {
+	use_testp11
+	CONTROL=$tmp/control
+	: >"$CONTROL"
+	HSMTLS_TESTP11_CONTROL=$CONTROL
+	export HSMTLS_TESTP11_CONTROL
+}
+
+# set_faults TEXT: replace the control file atomically (write, rename).
+set_faults() {
+	printf '%s\n' "$1" >"$CONTROL.new"
+	mv -f "$CONTROL.new" "$CONTROL"
+}
+
+# handshake_ok [ARGS...]: one full handshake; true when it verified.
+handshake_ok() {
+	s_client "$@" >"$tmp/handshake.out" 2>&1 &&
+		grep -qx 'Verification: OK' "$tmp/handshake.out" &&
+		grep -q '^New, TLSv1\.[23], Cipher is ' "$tmp/handshake.out"
+}
