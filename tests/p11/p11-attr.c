@@ -19,6 +19,11 @@
  * KIND "extractable" (generated, not sensitive, extractable),
  * "always-authenticate" (generated, CKA_ALWAYS_AUTHENTICATE) or "imported"
  * (created from a fixed test value: not CKA_LOCAL, not always sensitive).
+ *
+ *   p11-attr ... --delete-public --label L
+ *
+ * destroys the public-key object labelled L, leaving its private key, as
+ * on tokens that keep no public object for EC keys.
  */
 #include "config.h"
 
@@ -125,7 +130,7 @@ static const struct attr ec_secrets[] = { A(CKA_VALUE) };
 struct probe {
 	const char *module, *token, *pin_file, *label;
 	const char *make, *id;
-	int list;
+	int list, delete_public;
 	void *dl;
 	CK_FUNCTION_LIST *fl;
 	int initialized;
@@ -242,7 +247,7 @@ login(struct probe *p)
 	if (find_slot(p, &slot) == -1)
 		return -1;
 	rv = p->fl->C_OpenSession(slot, CKF_SERIAL_SESSION |
-	    (p->make != NULL ? CKF_RW_SESSION : 0), NULL, NULL, &p->session);
+	    (p->make != NULL || p->delete_public ? CKF_RW_SESSION : 0), NULL, NULL, &p->session);
 	if (rv != CKR_OK)
 		return fail("C_OpenSession", rv);
 	if (read_pin(p->pin_file, pin, sizeof(pin)) == -1)
@@ -529,6 +534,36 @@ make_key(struct probe *p)
 	return -1;
 }
 
+/* ---- --delete-public ---- */
+
+static int
+delete_public(struct probe *p)
+{
+	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, (void *)p->label, strlen(p->label) },
+	};
+	CK_OBJECT_HANDLE h;
+	CK_ULONG n = 0;
+	CK_RV rv;
+
+	rv = p->fl->C_FindObjectsInit(p->session, t, 2);
+	if (rv == CKR_OK) {
+		rv = p->fl->C_FindObjects(p->session, &h, 1, &n);
+		p->fl->C_FindObjectsFinal(p->session);
+	}
+	if (rv != CKR_OK)
+		return fail("C_FindObjects", rv);
+	if (n != 1) {
+		fprintf(stderr, "p11-attr: no public key labelled '%s'\n",
+		    p->label);
+		return -1;
+	}
+	rv = p->fl->C_DestroyObject(p->session, h);
+	return rv == CKR_OK ? 0 : fail("C_DestroyObject", rv);
+}
+
 static int
 parse_args(int argc, char **argv, struct probe *p)
 {
@@ -540,6 +575,7 @@ parse_args(int argc, char **argv, struct probe *p)
 		{ "list", no_argument, NULL, 'L' },
 		{ "make-key", required_argument, NULL, 'k' },
 		{ "id", required_argument, NULL, 'i' },
+		{ "delete-public", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -553,6 +589,7 @@ parse_args(int argc, char **argv, struct probe *p)
 		case 'L': p->list = 1; break;
 		case 'k': p->make = optarg; break;
 		case 'i': p->id = optarg; break;
+		case 'D': p->delete_public = 1; break;
 		default: return -1;
 		}
 	}
@@ -562,7 +599,8 @@ parse_args(int argc, char **argv, struct probe *p)
 		fprintf(stderr, "usage: p11-attr --module PATH --token LABEL "
 		    "--pin-file F\n"
 		    "         (--label L | --list | "
-		    "--make-key KIND --label L --id HEX)\n");
+		    "--make-key KIND --label L --id HEX | "
+		    "--delete-public --label L)\n");
 		return -1;
 	}
 	return 0;
@@ -582,6 +620,8 @@ main(int argc, char **argv)
 			ret = list_objects(&p) == 0 ? 0 : 1;
 		else if (p.make != NULL)
 			ret = make_key(&p) == 0 ? 0 : 1;
+		else if (p.delete_public)
+			ret = delete_public(&p) == 0 ? 0 : 1;
 		else if (find_key(&p, &key) == 0 && probe_key(&p, key) == 0)
 			ret = 0;
 	}
