@@ -34,6 +34,7 @@ struct hk_pool {
 	struct hk_op *head, *tail;  /* queued ops, FIFO */
 	struct hk_op *inflight;     /* queued or running ops, for deadlines */
 	size_t depth, max_depth;
+	size_t busy_or_queued;      /* ops submitted and not yet finished */
 	pthread_t *threads;
 	size_t nthreads, nstarted;
 	pthread_t monitor;
@@ -128,7 +129,8 @@ worker(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		/* The worker now owns the pool's reference. */
 		expected = HK_OP_QUEUED;
-		if (!op->expired && atomic_compare_exchange_strong(&op->state,
+		if (!atomic_load(&op->expired) &&
+		    atomic_compare_exchange_strong(&op->state,
 		    &expected, HK_OP_RUNNING)) {
 			atomic_fetch_add(&p->busy, 1);
 			run(p, op);
@@ -140,6 +142,7 @@ worker(void *arg)
 		}
 		pthread_mutex_lock(&p->lock);
 		inflight_remove(p, op);
+		p->busy_or_queued--;
 		pthread_mutex_unlock(&p->lock);
 		op_unref(op);
 		pthread_mutex_lock(&p->lock);
@@ -162,9 +165,9 @@ monitor(void *arg)
 	while (!p->stop) {
 		now = now_ms();
 		for (op = p->inflight; op != NULL; op = op->inflight_next) {
-			if (op->expired || now < op->deadline_ms)
+			if (atomic_load(&op->expired) || now < op->deadline_ms)
 				continue;
-			op->expired = 1;
+			atomic_store(&op->expired, 1);
 			atomic_fetch_add(&p->expired, 1);
 			op_signal(op);
 		}
@@ -227,9 +230,10 @@ hk_pool_free(struct hk_pool *p, unsigned wait_ms)
 	p->stop = 1;
 	while ((op = p->head) != NULL) {
 		p->head = op->next;
-		op->expired = 1;
+		atomic_store(&op->expired, 1);
 		op_signal(op);
 		inflight_remove(p, op);
+		p->busy_or_queued--;
 		op_unref(op);
 	}
 	p->tail = NULL;
@@ -275,13 +279,17 @@ hk_op_new(int efd, unsigned deadline_ms)
 	return op;
 }
 
-/* Queue an op; the pool takes its reference.  -1 when the queue is full:
- * the handshake fails now rather than memory growing with the backlog. */
+/*
+ * Queue an op; the pool takes its reference.  -1 when every worker is busy
+ * and max_depth ops already wait: the handshake fails now rather than
+ * memory growing with the backlog.  (Counting busy workers too makes the
+ * bound exact even when a burst arrives before any worker has woken.)
+ */
 int
 hk_pool_submit(struct hk_pool *p, struct hk_op *op)
 {
 	pthread_mutex_lock(&p->lock);
-	if (p->stop || p->depth >= p->max_depth) {
+	if (p->stop || p->busy_or_queued >= p->nstarted + p->max_depth) {
 		pthread_mutex_unlock(&p->lock);
 		atomic_fetch_add(&p->rejected, 1);
 		return -1;
@@ -292,6 +300,7 @@ hk_pool_submit(struct hk_pool *p, struct hk_op *op)
 		p->head = op;
 	p->tail = op;
 	p->depth++;
+	p->busy_or_queued++;
 	op->inflight_next = p->inflight;
 	p->inflight = op;
 	pthread_cond_signal(&p->work);

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <openssl/err.h>
 
@@ -488,7 +490,14 @@ static struct conn *conn_alloc(struct server *s, int fd)
 int conn_new(struct server *s, int fd)
 {
 	struct conn *c;
+	int one = 1;
 
+	/*
+	 * Each TLS flight and response is written whole, so Nagle only
+	 * delays: without this, a TLS 1.3 session ticket followed by the first
+	 * response waits ~40 ms for the client's delayed ACK.
+	 */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if ((c = conn_alloc(s, fd)) == NULL) {
 		log_error("connection: out of memory");
 		close(fd);

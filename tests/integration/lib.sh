@@ -387,3 +387,18 @@ handshake_ok() {
 		grep -qx 'Verification: OK' "$tmp/handshake.out" &&
 		grep -q '^New, TLSv1\.[23], Cipher is ' "$tmp/handshake.out"
 }
+
+# field NAME FILE: the value of NAME=VALUE in the one-line report of the
+# bench tools (hsbench, kaprobe).
+field() {
+	tr ' ' '\n' <"$2" | awk -F= -v k="$1" '$1 == k { print $2; exit }'
+}
+
+# TIME_SCALE: timing bounds are multiplied by this in slow builds
+# (sanitizers set HSMTLS_TIME_SCALE); the measured values are printed.
+TIME_SCALE=${HSMTLS_TIME_SCALE:-1}
+
+# within_ms VALUE_MS BOUND_MS: true when VALUE <= BOUND x TIME_SCALE.
+within_ms() {
+	awk -v v="$1" -v b="$2" -v s="$TIME_SCALE" 'BEGIN { exit !(v <= b * s) }'
+}
