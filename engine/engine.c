@@ -363,6 +363,7 @@ hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
 		hk_seterr(e, "out of memory");
 		goto err;
 	}
+	hk_p11_use_key(e->p11, k);
 	free_list(list);
 	k->next = e->keys;
 	e->keys = k;

@@ -106,6 +106,7 @@ int hk_p11_same_token(struct hk_p11 *p, const char *uri);
 const char *hk_p11_token_label(const struct hk_p11 *p);
 void hk_p11_close(struct hk_p11 *p);
 int hk_p11_track_key(struct hk_p11 *p, struct hk_key *k);
+void hk_p11_use_key(struct hk_p11 *p, struct hk_key *k);
 /* Private keys matching uri; each with its public key.  cert may supply a
  * missing EC public key.  Returns the count, -1 on error. */
 int hk_p11_find_keys(struct hk_p11 *p, const char *uri, X509 *cert,

@@ -162,23 +162,29 @@ hk_p11_select(struct hk_p11 *p, char *err, size_t errlen)
 CK_RV
 hk_p11_login(struct hk_p11 *p, char *err, size_t errlen)
 {
+	CK_SESSION_INFO si;
 	const char *value;
 	CK_TOKEN_INFO ti;
 	size_t len;
 	CK_RV rv;
 
-	if (p->have_control) {
+	/* A control session that still works is kept: the session copies of
+	 * keys belong to it. */
+	if (p->have_control &&
+	    p->f->C_GetSessionInfo(p->control, &si) != CKR_OK) {
 		p->f->C_CloseSession(p->control);
 		p->have_control = 0;
 	}
-	rv = p->f->C_OpenSession(p->slot_id, CKF_SERIAL_SESSION, NULL, NULL,
-	    &p->control);
-	if (rv != CKR_OK) {
-		hk_fmterr(err, errlen, "token '%s': C_OpenSession: %s",
-		    p->label, hk_p11_ckr(rv));
-		return rv;
+	if (!p->have_control) {
+		rv = p->f->C_OpenSession(p->slot_id, CKF_SERIAL_SESSION, NULL,
+		    NULL, &p->control);
+		if (rv != CKR_OK) {
+			hk_fmterr(err, errlen, "token '%s': C_OpenSession: %s",
+			    p->label, hk_p11_ckr(rv));
+			return rv;
+		}
+		p->have_control = 1;
 	}
-	p->have_control = 1;
 	if ((rv = p->f->C_GetTokenInfo(p->slot_id, &ti)) != CKR_OK) {
 		hk_fmterr(err, errlen, "token '%s': C_GetTokenInfo: %s",
 		    p->label, hk_p11_ckr(rv));
@@ -240,6 +246,48 @@ hk_p11_close_sessions(struct hk_p11 *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/*
+ * SoftHSM's file store reads the key's file again on every operation
+ * (about a dozen file system calls per signature).  A session copy of the
+ * key (C_CopyObject with CKA_TOKEN false) lives in the module's memory and
+ * is just as non-extractable and sensitive: the attributes cannot be
+ * weakened by copying.  Other modules keep using the token object.
+ */
+static int
+decide_copies(struct hk_p11 *p)
+{
+	CK_INFO info;
+
+	p->copy_keys = p->f->C_GetInfo(&info) == CKR_OK &&
+	    memcmp(info.manufacturerID, "SoftHSM", 7) == 0;
+	return 0;
+}
+
+/* A session copy of a token key (under p->lock), or h itself when the
+ * module keeps no copies or refuses one. */
+CK_OBJECT_HANDLE
+hk_p11_session_copy(struct hk_p11 *p, CK_OBJECT_HANDLE h)
+{
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE t[] = { { CKA_TOKEN, &no, sizeof(no) } };
+	CK_OBJECT_HANDLE copy;
+
+	if (!p->copy_keys ||
+	    p->f->C_CopyObject(p->control, h, t, 1, &copy) != CKR_OK)
+		return h;
+	return copy;
+}
+
+/* Operations use the key's session copy from now on, where there is one. */
+void
+hk_p11_use_key(struct hk_p11 *p, struct hk_key *k)
+{
+	pthread_mutex_lock(&p->lock);
+	atomic_store(&k->handle, hk_p11_session_copy(p,
+	    atomic_load(&k->handle)));
+	pthread_mutex_unlock(&p->lock);
+}
+
 struct hk_p11 *
 hk_p11_open(const char *module, const char *s, const struct hk_pin *pin,
     hk_log_fn log, void *log_arg, char *err, size_t errlen)
@@ -266,6 +314,7 @@ hk_p11_open(const char *module, const char *s, const struct hk_pin *pin,
 	}
 	if (open_library(p, err, errlen) != 0 ||
 	    hk_p11_load(p, err, errlen) != 0 ||
+	    decide_copies(p) != 0 ||
 	    hk_p11_select(p, err, errlen) != 0 ||
 	    hk_p11_login(p, err, errlen) != CKR_OK ||
 	    hk_p11_start_prober(p) != 0)
@@ -564,7 +613,8 @@ hk_p11_find_keys(struct hk_p11 *p, const char *s, X509 *cert,
     struct hk_key **list, char *err, size_t errlen)
 {
 	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY;
-	CK_ATTRIBUTE *uattrs, tmpl[16];
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE *uattrs, tmpl[17];
 	CK_OBJECT_HANDLE h[FIND_MAX];
 	CK_ULONG nu = 0, nt = 0, n = 0, i;
 	P11KitUri *uri;
@@ -590,6 +640,9 @@ hk_p11_find_keys(struct hk_p11 *p, const char *s, X509 *cert,
 	tmpl[nt].type = CKA_CLASS;
 	tmpl[nt].pValue = &priv;
 	tmpl[nt++].ulValueLen = sizeof(priv);
+	tmpl[nt].type = CKA_TOKEN;     /* not our own session copies */
+	tmpl[nt].pValue = &yes;
+	tmpl[nt++].ulValueLen = sizeof(yes);
 	pthread_mutex_lock(&p->lock);
 	rv = hk_p11_find(p, p->control, tmpl, nt, h, FIND_MAX, &n);
 	for (i = 0; rv == CKR_OK && i < n; i++) {

@@ -24,6 +24,7 @@ struct hk_p11 {
 	CK_FUNCTION_LIST_PTR f;
 	hk_log_fn log;
 	void *log_arg;
+	int copy_keys;                  /* use session copies of token keys */
 
 	/* replaced on re-initialisation, under rw held for writing */
 	PKCS11_CTX *ctx;
@@ -74,6 +75,7 @@ void hk_p11_unload(struct hk_p11 *p);
 int hk_p11_select(struct hk_p11 *p, char *err, size_t errlen);
 CK_RV hk_p11_login(struct hk_p11 *p, char *err, size_t errlen);
 void hk_p11_close_sessions(struct hk_p11 *p);
+CK_OBJECT_HANDLE hk_p11_session_copy(struct hk_p11 *p, CK_OBJECT_HANDLE h);
 
 /* recover.c */
 enum hk_fault {

@@ -113,8 +113,10 @@ static CK_RV
 refind_locked(struct hk_p11 *p, struct hk_key *k)
 {
 	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY;
+	CK_BBOOL yes = CK_TRUE;
 	CK_ATTRIBUTE tmpl[] = {
 		{ CKA_CLASS, &priv, sizeof(priv) },
+		{ CKA_TOKEN, &yes, sizeof(yes) },
 		{ CKA_ID, k->id, k->id_len },
 		{ CKA_LABEL, k->label, strlen(k->label) },
 	};
@@ -123,11 +125,11 @@ refind_locked(struct hk_p11 *p, struct hk_key *k)
 	CK_RV rv;
 
 	/* By CKA_ID; by label only for keys that have no id. */
-	rv = hk_p11_find(p, p->control, tmpl, k->id_len ? 2 : 3, &h, 1, &n);
+	rv = hk_p11_find(p, p->control, tmpl, k->id_len ? 3 : 4, &h, 1, &n);
 	if (rv == CKR_OK && n != 1)
 		rv = CKR_KEY_HANDLE_INVALID;
 	if (rv == CKR_OK)
-		atomic_store(&k->handle, h);
+		atomic_store(&k->handle, hk_p11_session_copy(p, h));
 	return rv;
 }
 

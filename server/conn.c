@@ -201,6 +201,11 @@ static enum conn_next conn_handshake(struct conn *c)
 	if (ret != 1)
 		return conn_tls_next(c, ret);
 	c->srv->handshakes++;
+	/*
+	 * Key operations happen only in the handshake (no renegotiation, no
+	 * post-handshake authentication): reads and writes need no async job.
+	 */
+	SSL_clear_mode(c->ssl, SSL_MODE_ASYNC);
 	c->state = CONN_READ;
 	conn_timeout(c, CONN_IDLE_SECS);
 	return NEXT_RUN;

@@ -144,6 +144,11 @@ static int tls_ctx_params(SSL_CTX *ctx, bool rsa_kx)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
 	/*
+	 * Resumption is by session tickets (stateless); a server-side cache
+	 * would only cost a lock and an allocation per handshake.
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/*
 	 * Partial writes let a connection stream a file chunk by chunk and
 	 * track its own offset.  SSL_MODE_ASYNC: every key operation runs on
 	 * the engine's worker pool while the loop serves other connections;
