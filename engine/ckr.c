@@ -1,4 +1,5 @@
-/* ckr.c - names of PKCS#11 return values, for one-line errors. */
+/* ckr.c - names of PKCS#11 return values, for one-line errors (used by
+ * the engine and by hsmtls-token). */
 #include "config.h"
 
 #include <stdio.h>
@@ -35,6 +36,20 @@ static const struct {
 	CKR(CKR_USER_TYPE_INVALID), CKR(CKR_BUFFER_TOO_SMALL),
 	CKR(CKR_CRYPTOKI_NOT_INITIALIZED),
 	CKR(CKR_CRYPTOKI_ALREADY_INITIALIZED), CKR(CKR_FUNCTION_REJECTED),
+	CKR(CKR_ATTRIBUTE_READ_ONLY),
+	CKR(CKR_CANT_LOCK),
+	CKR(CKR_CURVE_NOT_SUPPORTED),
+	CKR(CKR_DOMAIN_PARAMS_INVALID),
+	CKR(CKR_FUNCTION_NOT_PARALLEL),
+	CKR(CKR_NEED_TO_CREATE_THREADS),
+	CKR(CKR_NO_EVENT),
+	CKR(CKR_RANDOM_NO_RNG),
+	CKR(CKR_SESSION_EXISTS),
+	CKR(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
+	CKR(CKR_SESSION_READ_ONLY_EXISTS),
+	CKR(CKR_SESSION_READ_WRITE_SO_EXISTS),
+	CKR(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
+	CKR(CKR_USER_TOO_MANY_TYPES),
 };
 
 /* A static name, or a hex rendering in buf for unlisted codes. */

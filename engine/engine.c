@@ -33,6 +33,7 @@ hk_engine_new(void)
 	atomic_init(&e->sign_failed, 0);
 	atomic_init(&e->decrypt_ok, 0);
 	atomic_init(&e->decrypt_failed, 0);
+	atomic_init(&e->ops_cancelled, 0);
 	return e;
 }
 
@@ -97,6 +98,7 @@ hk_engine_stats(const struct hk_engine *e, struct hk_stats *st)
 	st->sign_failed = atomic_load(&e->sign_failed);
 	st->decrypt_ok = atomic_load(&e->decrypt_ok);
 	st->decrypt_failed = atomic_load(&e->decrypt_failed);
+	st->ops_cancelled = atomic_load(&e->ops_cancelled);
 	if (e->p11 != NULL)
 		hk_p11_stats(e->p11, st);
 	if (e->pool != NULL)

@@ -126,6 +126,7 @@ struct hk_stats {
 	uint64_t queue_depth;   /* operations waiting for a worker now */
 	uint64_t ops_rejected;  /* refused: queue full */
 	uint64_t ops_expired;   /* past their deadline */
+	uint64_t ops_cancelled; /* given up: the connection went away */
 	uint64_t token_up;      /* 1 while the token answers, 0 while down */
 	uint64_t token_down_events;
 	uint64_t token_recoveries;

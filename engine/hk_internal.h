@@ -82,6 +82,7 @@ struct hk_engine {
 	atomic_uint_fast64_t sign_failed;
 	atomic_uint_fast64_t decrypt_ok;
 	atomic_uint_fast64_t decrypt_failed;
+	atomic_uint_fast64_t ops_cancelled;
 };
 
 /* error.c */

@@ -140,6 +140,8 @@ run_async(struct hk_engine *e, int efd, struct hk_op *op)
 			if (atomic_load(&op->state) == HK_OP_DONE)
 				return 0;
 			hk_op_release(op);
+			if (cancelling)
+				atomic_fetch_add(&e->ops_cancelled, 1);
 			ERR_raise_data(ERR_LIB_USER, ERR_R_OPERATION_FAIL,
 			    "hsmtls: key operation %s", cancelling ?
 			    "cancelled" : "timed out");

@@ -406,6 +406,7 @@ static int conn_watch_async(struct conn *c)
 	}
 	c->n_async = n;
 	c->async_pending = true;
+	conn_watch(c, EV_READ);         /* only to see the client leave */
 	return 0;
 }
 
@@ -447,9 +448,34 @@ static void conn_drive(struct conn *c)
 		conn_close(c);
 }
 
+/*
+ * While a key operation is pending, the socket is watched only to notice
+ * the client going away: then the job is resumed cancelled and the
+ * connection freed, instead of waiting for the token.  Bytes the client
+ * sent meanwhile stay queued for after the operation.
+ */
+static void conn_peer_check(struct conn *c)
+{
+	char b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR)) {
+		conn_close(c);
+		return;
+	}
+	ev_io_stop(c->srv->ev, &c->io);
+}
+
 static void conn_io_cb(struct ev_loop *ev, ev_io *w, int revents)
 {
-	conn_drive(conn_from(w->data));
+	struct conn *c = conn_from(w->data);
+
+	if (c->async_pending) {
+		conn_peer_check(c);
+		return;
+	}
+	conn_drive(c);
 }
 
 static void conn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents)

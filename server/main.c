@@ -127,7 +127,8 @@ static int app_metrics(void *arg, char *buf, size_t len)
 	    "hsmtls_pool_workers_busy %llu\n"
 	    "hsmtls_pool_queue_depth %llu\n"
 	    "hsmtls_pool_rejected_total %llu\n"
-	    "hsmtls_pool_expired_total %llu\n",
+	    "hsmtls_pool_expired_total %llu\n"
+	    "hsmtls_pool_cancelled_total %llu\n",
 	    a->srv.accepted, a->srv.nconns, a->srv.handshakes,
 	    a->srv.handshake_failures,
 	    (unsigned long long)st.sign_ok, (unsigned long long)st.sign_failed,
@@ -144,7 +145,8 @@ static int app_metrics(void *arg, char *buf, size_t len)
 	    (unsigned long long)st.workers_busy,
 	    (unsigned long long)st.queue_depth,
 	    (unsigned long long)st.ops_rejected,
-	    (unsigned long long)st.ops_expired);
+	    (unsigned long long)st.ops_expired,
+	    (unsigned long long)st.ops_cancelled);
 	return n < 0 || (size_t)n >= len ? -1 : n;
 }
 
