@@ -608,15 +608,40 @@ err:
 	return NULL;
 }
 
+/*
+ * The URI's object attributes as a C_FindObjects template for token
+ * objects (never our session copies) of class *cls; returns the count.
+ * The template points into uri, cls and yes.
+ */
+static CK_ULONG
+uri_template(P11KitUri *uri, const CK_OBJECT_CLASS *cls, const CK_BBOOL *yes,
+    CK_ATTRIBUTE *tmpl, CK_ULONG max)
+{
+	CK_ATTRIBUTE *uattrs;
+	CK_ULONG nu = 0, nt = 0, i;
+
+	uattrs = p11_kit_uri_get_attributes(uri, &nu);
+	for (i = 0; i < nu && nt < max - 2; i++)
+		if (uattrs[i].type != CKA_CLASS && uattrs[i].type != CKA_TOKEN)
+			tmpl[nt++] = uattrs[i];
+	tmpl[nt].type = CKA_CLASS;
+	tmpl[nt].pValue = (void *)cls;
+	tmpl[nt++].ulValueLen = sizeof(*cls);
+	tmpl[nt].type = CKA_TOKEN;
+	tmpl[nt].pValue = (void *)yes;
+	tmpl[nt++].ulValueLen = sizeof(*yes);
+	return nt;
+}
+
 int
 hk_p11_find_keys(struct hk_p11 *p, const char *s, X509 *cert,
     struct hk_key **list, char *err, size_t errlen)
 {
 	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY;
 	CK_BBOOL yes = CK_TRUE;
-	CK_ATTRIBUTE *uattrs, tmpl[17];
+	CK_ATTRIBUTE tmpl[16];
 	CK_OBJECT_HANDLE h[FIND_MAX];
-	CK_ULONG nu = 0, nt = 0, n = 0, i;
+	CK_ULONG nt, n = 0, i;
 	P11KitUri *uri;
 	struct hk_key *k;
 	long cls;
@@ -633,16 +658,7 @@ hk_p11_find_keys(struct hk_p11 *p, const char *s, X509 *cert,
 		p11_kit_uri_free(uri);
 		return -1;
 	}
-	uattrs = p11_kit_uri_get_attributes(uri, &nu);
-	for (i = 0; i < nu && nt < 15; i++)
-		if (uattrs[i].type != CKA_CLASS)
-			tmpl[nt++] = uattrs[i];
-	tmpl[nt].type = CKA_CLASS;
-	tmpl[nt].pValue = &priv;
-	tmpl[nt++].ulValueLen = sizeof(priv);
-	tmpl[nt].type = CKA_TOKEN;     /* not our own session copies */
-	tmpl[nt].pValue = &yes;
-	tmpl[nt++].ulValueLen = sizeof(yes);
+	nt = uri_template(uri, &priv, &yes, tmpl, 16);
 	pthread_mutex_lock(&p->lock);
 	rv = hk_p11_find(p, p->control, tmpl, nt, h, FIND_MAX, &n);
 	for (i = 0; rv == CKR_OK && i < n; i++) {
@@ -732,22 +748,17 @@ hk_p11_find_cert(struct hk_p11 *p, const char *s, unsigned char **der,
     size_t *len, char *err, size_t errlen)
 {
 	CK_OBJECT_CLASS cert = CKO_CERTIFICATE;
-	CK_ATTRIBUTE *uattrs, tmpl[16];
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE tmpl[16];
 	CK_OBJECT_HANDLE h[2];
-	CK_ULONG nu = 0, nt = 0, n = 0, i;
+	CK_ULONG nt, n = 0;
 	P11KitUri *uri;
 	CK_RV rv;
 
 	*der = NULL;
 	if ((uri = hk_uri_parse(s, err, errlen)) == NULL)
 		return -1;
-	uattrs = p11_kit_uri_get_attributes(uri, &nu);
-	for (i = 0; i < nu && nt < 15; i++)
-		if (uattrs[i].type != CKA_CLASS)
-			tmpl[nt++] = uattrs[i];
-	tmpl[nt].type = CKA_CLASS;
-	tmpl[nt].pValue = &cert;
-	tmpl[nt++].ulValueLen = sizeof(cert);
+	nt = uri_template(uri, &cert, &yes, tmpl, 16);
 	pthread_mutex_lock(&p->lock);
 	rv = hk_p11_find(p, p->control, tmpl, nt, h, 2, &n);
 	if (rv == CKR_OK && n == 1)
