@@ -44,15 +44,20 @@ hk_engine_free(struct hk_engine *e)
 
 	if (e == NULL)
 		return;
-	/* A worker stuck in a hung token call keeps the module in use: then
-	 * the module is not finalized (and the pool is left behind). */
-	if (hk_pool_free(e->pool, STOP_WAIT_MS) == 0) {
-		for (k = e->keys; k != NULL; k = next) {
-			next = k->next;
-			hk_key_free(k);
-		}
-		hk_p11_close(e->p11);
+	/*
+	 * A worker stuck in a hung token call keeps the module, the keys and
+	 * the PIN page in use: then the module is not finalized and they are
+	 * left behind for the process's last moments, the PIN wiped.
+	 */
+	if (hk_pool_free(e->pool, STOP_WAIT_MS) != 0) {
+		hk_pin_wipe(e->pin);
+		return;
 	}
+	for (k = e->keys; k != NULL; k = next) {
+		next = k->next;
+		hk_key_free(k);
+	}
+	hk_p11_close(e->p11);
 	hk_pin_free(e->pin);
 	free(e->module);
 	free(e);

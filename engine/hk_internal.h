@@ -98,6 +98,7 @@ struct hk_pin *hk_pin_read_file(const char *path, char *err, size_t errlen);
 struct hk_pin *hk_pin_from_source(const char *source, char *err, size_t errlen);
 const char *hk_pin_value(const struct hk_pin *pin, size_t *len);
 void hk_pin_free(struct hk_pin *pin);
+void hk_pin_wipe(struct hk_pin *pin);
 
 /* p11.c, p11_ops.c, recover.c: the PKCS#11 boundary. */
 struct hk_p11 *hk_p11_open(const char *module, const char *uri,

@@ -62,6 +62,17 @@ hk_pin_free(struct hk_pin *pin)
 	munmap(pin, pagesize);
 }
 
+/* Wipe the PIN but keep the page mapped, for threads that may still read
+ * it (they then find an empty PIN). */
+void
+hk_pin_wipe(struct hk_pin *pin)
+{
+	if (pin == NULL)
+		return;
+	OPENSSL_cleanse(pin->value, pin->len);
+	pin->len = 0;
+}
+
 const char *
 hk_pin_value(const struct hk_pin *pin, size_t *len)
 {
