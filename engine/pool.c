@@ -26,16 +26,25 @@
 #include "hk_internal.h"
 #include "hk_pool.h"
 
+/* A worker's own wake-up, so the pool can choose which worker runs next. */
+struct hk_worker {
+	struct hk_pool *pool;
+	pthread_cond_t cv;
+	int woken;
+};
+
 struct hk_pool {
 	struct hk_p11 *p11;
 	pthread_mutex_t lock;
-	pthread_cond_t work;        /* a job was queued, or stop */
 	pthread_cond_t tick;        /* wakes the deadline monitor */
 	struct hk_op *head, *tail;  /* queued ops, FIFO */
 	struct hk_op *inflight;     /* queued or running ops, for deadlines */
 	size_t depth, max_depth;
 	size_t busy_or_queued;      /* ops submitted and not yet finished */
 	pthread_t *threads;
+	struct hk_worker *workers;
+	struct hk_worker **idle;    /* stack: the last to go idle is on top */
+	size_t nidle;
 	size_t nthreads, nstarted;
 	pthread_t monitor;
 	int monitor_started;
@@ -108,17 +117,44 @@ run(struct hk_pool *p, struct hk_op *op)
 	}
 }
 
+/*
+ * Idle workers wait on their own condition in a stack: the next operation
+ * goes to the worker that finished last, whose caches are still warm, and
+ * the others stay asleep.  (Called with the pool lock held.)
+ */
+static void
+worker_wait(struct hk_pool *p, struct hk_worker *w)
+{
+	w->woken = 0;
+	p->idle[p->nidle++] = w;
+	while (!w->woken && !p->stop)
+		pthread_cond_wait(&w->cv, &p->lock);
+}
+
+static void
+wake_one(struct hk_pool *p)
+{
+	struct hk_worker *w;
+
+	if (p->nidle == 0)
+		return;         /* all busy: the first to finish takes it */
+	w = p->idle[--p->nidle];
+	w->woken = 1;
+	pthread_cond_signal(&w->cv);
+}
+
 static void *
 worker(void *arg)
 {
-	struct hk_pool *p = arg;
+	struct hk_worker *w = arg;
+	struct hk_pool *p = w->pool;
 	struct hk_op *op;
 	int expected;
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		while (p->head == NULL && !p->stop)
-			pthread_cond_wait(&p->work, &p->lock);
+			worker_wait(p, w);
 		if (p->head == NULL)
 			break;
 		op = p->head;
@@ -189,7 +225,12 @@ hk_pool_new(struct hk_p11 *p11, size_t nthreads, size_t max_depth)
 	struct hk_pool *p = calloc(1, sizeof(*p));
 
 	if (p == NULL || (p->threads = calloc(nthreads, sizeof(pthread_t))) ==
-	    NULL) {
+	    NULL || (p->workers = calloc(nthreads, sizeof(*p->workers))) ==
+	    NULL || (p->idle = calloc(nthreads, sizeof(*p->idle))) == NULL) {
+		if (p != NULL) {
+			free(p->threads);
+			free(p->workers);
+		}
 		free(p);
 		return NULL;
 	}
@@ -197,11 +238,16 @@ hk_pool_new(struct hk_p11 *p11, size_t nthreads, size_t max_depth)
 	p->nthreads = nthreads;
 	p->max_depth = max_depth;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->tick, NULL);
-	for (; p->nstarted < nthreads; p->nstarted++)
-		if (pthread_create(&p->threads[p->nstarted], NULL, worker, p))
+	for (; p->nstarted < nthreads; p->nstarted++) {
+		p->workers[p->nstarted].pool = p;
+		pthread_cond_init(&p->workers[p->nstarted].cv, NULL);
+		if (pthread_create(&p->threads[p->nstarted], NULL, worker,
+		    &p->workers[p->nstarted])) {
+			pthread_cond_destroy(&p->workers[p->nstarted].cv);
 			break;
+		}
+	}
 	if (p->nstarted == 0 || pthread_create(&p->monitor, NULL, monitor, p)) {
 		hk_pool_free(p, 0);
 		return NULL;
@@ -237,7 +283,8 @@ hk_pool_free(struct hk_pool *p, unsigned wait_ms)
 		op_unref(op);
 	}
 	p->tail = NULL;
-	pthread_cond_broadcast(&p->work);
+	for (i = 0; i < p->nstarted; i++)
+		pthread_cond_signal(&p->workers[i].cv);
 	pthread_cond_broadcast(&p->tick);
 	pthread_mutex_unlock(&p->lock);
 	if (p->monitor_started)
@@ -254,10 +301,13 @@ hk_pool_free(struct hk_pool *p, unsigned wait_ms)
 			all = -1;
 	if (all != 0)
 		return -1;      /* leave the pool: a worker may still use it */
+	for (i = 0; i < p->nstarted; i++)
+		pthread_cond_destroy(&p->workers[i].cv);
 	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->work);
 	pthread_cond_destroy(&p->tick);
 	free(p->threads);
+	free(p->workers);
+	free(p->idle);
 	free(p);
 	return 0;
 }
@@ -303,7 +353,7 @@ hk_pool_submit(struct hk_pool *p, struct hk_op *op)
 	p->busy_or_queued++;
 	op->inflight_next = p->inflight;
 	p->inflight = op;
-	pthread_cond_signal(&p->work);
+	wake_one(p);
 	pthread_mutex_unlock(&p->lock);
 	return 0;
 }
