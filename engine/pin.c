@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include "hk_internal.h"
+#include "hk_uri.h"
 
 #define PIN_MAX 256
 
@@ -176,16 +177,9 @@ err:
 struct hk_pin *
 hk_pin_from_source(const char *source, char *err, size_t errlen)
 {
-	const char *path = source;
+	const char *path = hk_pin_source_path(source);
 
-	if (strncmp(path, "file://", 7) == 0) {
-		path += 7;
-		if (strncmp(path, "localhost/", 10) == 0)
-			path += 9;
-	} else if (strncmp(path, "file:", 5) == 0) {
-		path += 5;
-	}
-	if (path[0] != '/') {
+	if (path == NULL) {
 		hk_fmterr(err, errlen, "pin-source '%s': want a file: URI or "
 		    "an absolute path", source);
 		return NULL;

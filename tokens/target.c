@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "hk_uri.h"
 #include "tok.h"
 
 static P11KitUri *
@@ -69,16 +70,9 @@ target_label(const char *label)
 static int
 target_pin_source(struct tok_target *t, const char *source)
 {
-	const char *path = source;
+	const char *path = hk_pin_source_path(source);
 
-	if (strncmp(path, "file://", 7) == 0) {
-		path += 7;
-		if (strncmp(path, "localhost/", 10) == 0)
-			path += 9;
-	} else if (strncmp(path, "file:", 5) == 0) {
-		path += 5;
-	}
-	if (path[0] != '/') {
+	if (path == NULL) {
 		tok_err("pin-source '%s': want a file: URI or an absolute "
 		    "path", source);
 		return -1;
