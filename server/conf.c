@@ -953,7 +953,7 @@ static int run_block(struct ctx *x, const struct directive *table, void *obj,
 		}
 		if (table[i].block != s->block) {
 			bad(x, table[i].block ? "needs a { } block" :
-			    "takes no { } block");
+			    "takes no { } block (is a ';' missing?)");
 			rc = -1;
 			continue;
 		}

@@ -133,6 +133,45 @@ make_root() {
 	printf 'plain text file\n' >"$ROOT/file.txt"
 }
 
+# make_second_token LABEL: another SoftHSM token, in the same token
+# directory as the first (one SOFTHSM2_CONF serves both); its PIN file is
+# $tmp/LABEL/user.pin (set in TOKEN2_PIN).
+make_second_token() {
+	SOFTHSM2_CONF=$tmp/$1-conf.tmp "$HSMTLS_TOKEN" init --dir "$tmp/$1" --label "$1" \
+	    >"$tmp/init2.out" 2>"$tmp/init2.err" ||
+		fail "hsmtls-token init --label $1 failed: $(cat "$tmp/init2.err")"
+	mv "$tmp/$1"/tokens/* "$TOKEN_DIR/tokens/" ||
+		hard_error "cannot move token $1 into $TOKEN_DIR/tokens"
+	TOKEN2_PIN=$tmp/$1/user.pin
+}
+
+# make_key_on LABEL PIN_FILE TYPE OBJECT ID: a key pair on token LABEL;
+# prints its URI.
+make_key_on() {
+	"$HSMTLS_TOKEN" keygen --token "$1" --pin-file "$2" --type "$3" \
+	    --label "$4" --id "$5" 2>"$tmp/keygen.err" ||
+		fail "hsmtls-token keygen on $1 failed: $(cat "$tmp/keygen.err")"
+}
+
+# make_cert_for URI PIN_FILE OUT CN [SAN]: a self-signed certificate signed
+# on the token by URI, for CN (and SAN, default DNS:CN).
+make_cert_for() {
+	"$HSMTLS_TOKEN" selfsign --key "$1" --pin-file "$2" --subject "CN=$4" \
+	    --san "${5:-DNS:$4}" --out "$3" 2>"$tmp/selfsign.err" >/dev/null ||
+		fail "hsmtls-token selfsign for $4 failed: $(cat "$tmp/selfsign.err")"
+}
+
+# start_server_conf FILE [ARGS...]: hsmtls-server -c FILE in the
+# background; waits for "listening on" (sets PORT, ADMIN_PORT).
+start_server_conf() {
+	SERVER_LOG=$tmp/server.log
+	[ -e "$SERVER_LOG" ] && SERVER_LOG=$tmp/server-$$-$(date +%s%N).log
+	"$HSMTLS_SERVER" -c "$@" </dev/null >"$tmp/server-stdout.out" 2>"$SERVER_LOG" &
+	SERVER_PID=$!
+	SERVER_STATUS=""
+	wait_listening
+}
+
 # setup_server_key TYPE: token + one key "web" (id 01) + its certificate
 # ($CERT) + document root; sets KEY_URI.
 setup_server_key() {
