@@ -178,7 +178,8 @@ void hk_engine_faults(const struct hk_engine *e, hk_fault_fn fn, void *arg);
  * "rsa-decrypt-raw" (TLS 1.2 RSA key exchange; a ciphertext judged bad in
  * constant time still counts as ok).  fn is called for every loaded key
  * and every mechanism with a non-zero count; a key with no operations yet
- * is not reported.
+ * is not reported.  The key list itself is read without a lock: call this
+ * from the thread that loads keys, or once loading is done.
  */
 typedef void (*hk_keyop_fn)(void *arg, const char *key_uri,
     const char *key_label, const char *mechanism, uint64_t ok,
