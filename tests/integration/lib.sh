@@ -179,6 +179,8 @@ wait_listening() {
 			''|*[!0-9]*) fail "bad listening line '$line'" ;;
 			esac
 			[ "$PORT" -gt 0 ] || fail "listening on port 0: '$line'"
+			# The admin listener, if any, is announced first.
+			ADMIN_PORT=$(sed -n 's/^admin on .*:\([0-9][0-9]*\)$/\1/p' "$SERVER_LOG" | head -n1)
 			return 0
 		fi
 		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -261,6 +263,30 @@ s_client() {
 	timeout "$WAIT_SECS" openssl s_client -connect "127.0.0.1:$PORT" \
 	    -servername localhost -CAfile "$CERT" -verify_return_error \
 	    -verify_hostname localhost "$@" </dev/null 2>&1
+}
+
+# admin_get PATH: a plain HTTP GET of PATH on the admin listener (start
+# the server with --admin-listen 127.0.0.1:0 or admin-listen); body to stdout.
+admin_get() {
+	[ -n "${ADMIN_PORT:-}" ] || fail "no 'admin on' line: server started without an admin listener"
+	timeout "$WAIT_SECS" curl -sS --max-time "$WAIT_SECS" "http://127.0.0.1:$ADMIN_PORT$1"
+}
+
+# metric FILE NAME [LABEL_TEXT]: the sum of the values of the Prometheus
+# samples NAME or NAME{...} in FILE whose labels contain LABEL_TEXT.
+metric() {
+	awk -v n="$2" -v l="${3:-}" '
+		$1 == n || index($1, n "{") == 1 {
+			if (l == "" || index($1, l) > 0) { v += $2; f = 1 }
+		}
+		END { if (f) print v + 0; else print "none" }' "$1"
+}
+
+# expect_metric FILE NAME VALUE [LABEL_TEXT]: metric must equal VALUE.
+expect_metric() {
+	got=$(metric "$1" "$2" "${4:-}")
+	[ "$got" = "$3" ] || fail "metric $2${4:+ [$4]}: got $got, want $3; metrics:
+$(grep -v '^#' "$1")"
 }
 
 # expect_line FILE TEXT: FILE must contain the exact line TEXT.
