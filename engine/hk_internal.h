@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include "hk.h"
+#include "hk_metrics.h"
 
 #define HK_KEY_MAGIC 0x686b6b79u /* "hkky" */
 #define HK_ERRLEN 512
@@ -63,6 +64,7 @@ struct hk_key {
 	int rsa_kx;             /* RSA key exchange checked and enabled */
 	enum hk_pss pss;
 	struct hk_key *next;
+	struct hk_keyop_counts ops;     /* metrics.c */
 };
 
 struct hk_pool;
@@ -84,6 +86,7 @@ struct hk_engine {
 	atomic_uint_fast64_t decrypt_ok;
 	atomic_uint_fast64_t decrypt_failed;
 	atomic_uint_fast64_t ops_cancelled;
+	struct hk_metrics metrics;      /* metrics.c */
 };
 
 /* error.c */
