@@ -106,8 +106,8 @@ void hk_pin_wipe(struct hk_pin *pin);
 
 /* p11.c, p11_ops.c, recover.c: the PKCS#11 boundary. */
 struct hk_p11 *hk_p11_open(const char *module, const char *uri,
-    const struct hk_pin *pin, hk_log_fn log, void *log_arg, char *err,
-    size_t errlen);
+    const struct hk_pin *pin, struct hk_metrics *metrics, hk_log_fn log,
+    void *log_arg, char *err, size_t errlen);
 int hk_p11_same_token(struct hk_p11 *p, const char *uri);
 const char *hk_p11_token_label(const struct hk_p11 *p);
 void hk_p11_close(struct hk_p11 *p);
