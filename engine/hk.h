@@ -148,6 +148,7 @@ struct hk_stats {
 	uint64_t relogins;
 	uint64_t key_refinds;
 	uint64_t session_replacements;
+	uint64_t login_blocked; /* 1: a PIN was refused; no login until rebuilt */
 };
 void hk_engine_stats(const struct hk_engine *e, struct hk_stats *st);
 

@@ -84,6 +84,7 @@ hk_p11_stats(struct hk_p11 *p, struct hk_stats *st)
 	st->relogins = atomic_load(&p->relogins);
 	st->key_refinds = atomic_load(&p->refinds);
 	st->session_replacements = atomic_load(&p->session_retries);
+	st->login_blocked = atomic_load(&p->login_blocked) ? 1 : 0;
 }
 
 typedef CK_RV (*op_init_fn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR,

@@ -224,12 +224,24 @@ static struct token_rt *token_get(struct tokens *tk, const struct conf *c,
 	else
 		name = hk_uri_token_label(uri, label, sizeof(label)) == 1 ?
 		    label : "";
-	for (t = tk->list; t != NULL; t = t->next)
-		if ((tb != NULL && tb->name == NULL ? t->cli :
-		    same_str(t->name, name)) &&
-		    same_str(t->module, tb != NULL ? tb->module : NULL) &&
-		    same_str(t->pin_file, tb != NULL ? tb->pin_file : NULL))
+	for (t = tk->list; t != NULL; t = t->next) {
+		struct hk_stats st;
+
+		if (t->retired ||
+		    !(tb != NULL && tb->name == NULL ? t->cli :
+		    same_str(t->name, name)) ||
+		    !same_str(t->module, tb != NULL ? tb->module : NULL) ||
+		    !same_str(t->pin_file, tb != NULL ? tb->pin_file : NULL))
+			continue;
+		hk_engine_stats(t->e, &st);
+		if (!st.login_blocked)
 			return t;
+		/* Its PIN was refused: a reload reads the PIN file again with a
+		 * new engine (the old one stays for contexts that use it). */
+		t->retired = true;
+		log_info("token '%s': PIN refused before; reading the PIN "
+		    "again for a new login", name);
+	}
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
 	if ((t->e = hk_engine_new()) == NULL) {

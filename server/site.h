@@ -25,6 +25,7 @@ struct tickets;
 struct token_rt {
 	char *name;             /* the block's name, or the URI's token label */
 	bool cli;               /* the command line's token (any label) */
+	bool retired;           /* replaced at a reload; kept for old contexts */
 	char *module;
 	char *pin_file;
 	struct hk_engine *e;
