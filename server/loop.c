@@ -36,6 +36,13 @@ void server_init(struct server *s, struct ev_loop *ev, SSL_CTX *ctx,
 	s->site = site;
 	s->listen_fd = -1;
 	s->max_conns = max_conns;
+	s->limits.max_request_line = HTTP_DEFAULT_REQUEST_LINE;
+	s->limits.max_header_size = HTTP_DEFAULT_HEADER_SIZE;
+	s->limits.max_headers = HTTP_DEFAULT_HEADERS;
+	s->timeouts.handshake = CONN_HANDSHAKE_TIMEOUT;
+	s->timeouts.header = CONN_HEADER_TIMEOUT;
+	s->timeouts.idle = CONN_IDLE_TIMEOUT;
+	s->timeouts.send = CONN_SEND_TIMEOUT;
 	ev_timer_init(&s->accept_retry, server_retry_cb, LOOP_RETRY_SECS, 0.0);
 	ev_timer_init(&s->drain, server_drain_cb, LOOP_DRAIN_SECS, 0.0);
 	ev_signal_init(&s->sigterm, server_signal_cb, SIGTERM);

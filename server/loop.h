@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "cfg.h"
+#include "conn.h"
 #include "http.h"
 
 struct conn;
@@ -30,6 +31,8 @@ struct server {
 	unsigned nconns;
 	unsigned max_conns;
 	bool stopping;
+	struct http_limits limits;      /* per request, read by http.c */
+	struct conn_timeouts timeouts;  /* per connection, read by conn.c */
 	/* counters for /metrics; touched by the loop thread only */
 	unsigned long long accepted;
 	unsigned long long handshakes;          /* completed */
