@@ -377,7 +377,10 @@ static int http_hex(char c)
 	return -1;
 }
 
-/* Percent-decode src[0..len) into dst; -1 on %00 or a malformed escape. */
+/*
+ * Percent-decode src[0..len) into dst; -1 on %00 or a malformed escape,
+ * -2 if it does not fit.
+ */
 static int http_decode(const char *src, size_t len, char *dst, size_t size)
 {
 	size_t i, o = 0;
@@ -385,7 +388,7 @@ static int http_decode(const char *src, size_t len, char *dst, size_t size)
 
 	for (i = 0; i < len; i++) {
 		if (o + 1 >= size)
-			return -1;
+			return -2;
 		if (src[i] != '%') {
 			dst[o++] = src[i];
 			continue;
@@ -494,6 +497,7 @@ static int http_target(const struct http_session *hs, char *path, size_t size,
     struct http_target *t, int *status)
 {
 	struct http_parser_url u;
+	int n = 0;
 
 	http_parser_url_init(&u);
 	if (hs->url == NULL ||
@@ -516,8 +520,12 @@ static int http_target(const struct http_session *hs, char *path, size_t size,
 	}
 	/* The query only matters to a redirect; the fragment never. */
 	if (t->path[0] != '/' ||
-	    http_decode(t->path, t->path_len, path, size) == -1) {
+	    (n = http_decode(t->path, t->path_len, path, size)) == -1) {
 		*status = 400;
+		return -1;
+	}
+	if (n == -2) {          /* longer than any path openat2() takes */
+		*status = 404;
 		return -1;
 	}
 	if (http_has_dotdot(path)) {
