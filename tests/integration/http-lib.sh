@@ -36,6 +36,7 @@ EOF
 start_server_conf() {
 	SERVER_LOG=$tmp/server.log
 	[ -e "$SERVER_LOG" ] && SERVER_LOG=$tmp/server-$$-$(date +%s%N).log
+	: >"$SERVER_LOG"
 	"$HSMTLS_SERVER" -c "$1" </dev/null >"$tmp/server-stdout.out" 2>"$SERVER_LOG" &
 	SERVER_PID=$!
 	SERVER_STATUS=""
