@@ -66,11 +66,26 @@ struct hk_key *hk_engine_load_key(struct hk_engine *e, const char *uri,
     const char *module, const char *pin_file, X509 *cert);
 
 /*
+ * Read the PIN for the token of a key URI now (pin_file, or the URI's
+ * pin-source), before the module is loaded: a server reads its PIN files
+ * and then drops privileges before any PKCS#11 call.  The first
+ * hk_engine_load_key() then uses this PIN.  0, or -1 (hk_engine_error()).
+ */
+int hk_engine_read_pin(struct hk_engine *e, const char *uri,
+    const char *pin_file);
+
+/*
  * A certificate stored on the token, named by a URI with type=cert (same
  * module, PIN and token rules as hk_engine_load_key; loads the token).
  */
 X509 *hk_engine_load_cert(struct hk_engine *e, const char *uri,
     const char *module, const char *pin_file);
+
+/*
+ * The token= label of a PKCS#11 URI: 1 and label set, 0 when the URI names
+ * no token label, -1 when it is not a valid URI (or the label is too long).
+ */
+int hk_uri_token_label(const char *uri, char *label, size_t len);
 
 /* The EVP_PKEY for libssl/libcrypto, owned by the key: EVP_PKEY_up_ref() to keep it. */
 EVP_PKEY *hk_key_pkey(const struct hk_key *k);

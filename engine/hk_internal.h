@@ -76,6 +76,7 @@ struct hk_engine {
 	struct hk_pool_config pool_cfg;
 	char *module;
 	struct hk_pin *pin;
+	int pin_read;           /* hk_engine_read_pin() ran: keep its PIN */
 	struct hk_p11 *p11;
 	struct hk_key *keys;
 	atomic_uint_fast64_t sign_ok;

@@ -218,11 +218,13 @@ static int http_on_url(http_parser *p, const char *at, size_t len)
 	    hs->limits->max_request_line)
 		return http_refuse(hs, 414);
 	if (hs->url_len + len + 1 > hs->url_cap) {
-		cap = hs->url_cap == 0 ? 256 : hs->url_cap;
-		while (cap < hs->url_len + len + 1)
-			cap *= 2;
-		if ((url = realloc(hs->url, cap)) == NULL)
+		for (cap = hs->url_cap * 2; cap < hs->url_len + len + 1; cap *= 2)
+			;
+		if ((url = malloc(cap)) == NULL)
 			return http_refuse(hs, 503);
+		memcpy(url, hs->url, hs->url_len);
+		if (hs->url != hs->url_inline)
+			free(hs->url);
 		hs->url = url;
 		hs->url_cap = cap;
 	}
@@ -297,20 +299,34 @@ void http_site_close(struct http_site *site)
 	site->root_fd = -1;
 }
 
-void http_session_init(struct http_session *hs, const struct http_limits *limits)
+static const struct http_limits http_default_limits = {
+	HTTP_DEFAULT_REQUEST_LINE, HTTP_DEFAULT_HEADER_SIZE, HTTP_DEFAULT_HEADERS
+};
+
+void http_session_init(struct http_session *hs)
 {
 	memset(hs, 0, sizeof(*hs));
-	hs->limits = limits;
+	hs->limits = &http_default_limits;
+	hs->url = hs->url_inline;
+	hs->url_cap = sizeof(hs->url_inline);
 	http_parser_init(&hs->parser, HTTP_REQUEST);
 	hs->parser.data = hs;
 	http_request_reset(hs);
 }
 
+void http_session_limits(struct http_session *hs,
+    const struct http_limits *limits)
+{
+	hs->limits = limits;
+}
+
 void http_session_free(struct http_session *hs)
 {
-	free(hs->url);
-	hs->url = NULL;
-	hs->url_len = hs->url_cap = 0;
+	if (hs->url != hs->url_inline)
+		free(hs->url);
+	hs->url = hs->url_inline;
+	hs->url_cap = sizeof(hs->url_inline);
+	hs->url_len = 0;
 }
 
 /*
@@ -500,8 +516,7 @@ static int http_target(const struct http_session *hs, char *path, size_t size,
 	int n = 0;
 
 	http_parser_url_init(&u);
-	if (hs->url == NULL ||
-	    http_parser_parse_url(hs->url, hs->url_len, 0, &u) != 0) {
+	if (http_parser_parse_url(hs->url, hs->url_len, 0, &u) != 0) {
 		*status = 400;
 		return -1;
 	}

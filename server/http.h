@@ -26,6 +26,8 @@
 #define HTTP_HEADER_CEILING   (1024 * 1024)
 
 #define HTTP_HEAD_MAX   2048    /* a response's status line and headers */
+/* Request targets up to this long need no allocation (all, at the defaults). */
+#define HTTP_URL_INLINE HTTP_DEFAULT_REQUEST_LINE
 #define HTTP_HVAL_MAX   512     /* kept bytes of each header this server reads */
 
 /* Per-request bounds; a request beyond one is refused and the connection closed. */
@@ -70,8 +72,9 @@ struct http_hval {
 struct http_session {
 	http_parser parser;
 	const struct http_limits *limits;
-	char *url;              /* the request target, grown up to the limit */
+	char *url;              /* the request target: url_inline, or allocated */
 	size_t url_len, url_cap;
+	char url_inline[HTTP_URL_INLINE + 1];
 	char field[24];         /* start of the header name being parsed */
 	size_t field_len;       /* its full length */
 	bool in_field;          /* the last callback was on_header_field */
@@ -107,8 +110,12 @@ void http_site_close(struct http_site *site);
 /* Set http-parser's global head bound; call once at start-up. */
 void http_global_init(void);
 
-/* limits must outlive the session (it is read at every request). */
-void http_session_init(struct http_session *hs, const struct http_limits *limits);
+/* A session under the default limits; the session must not move. */
+void http_session_init(struct http_session *hs);
+/* Other limits; they must outlive the session (read at every request). */
+void http_session_limits(struct http_session *hs,
+    const struct http_limits *limits);
+/* Free a target longer than HTTP_URL_INLINE, if one was allocated. */
 void http_session_free(struct http_session *hs);
 enum http_feed http_feed(struct http_session *hs, const char *buf, size_t len,
     size_t *used, int *status);
