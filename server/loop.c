@@ -57,6 +57,13 @@ void server_apply(struct server *s, const struct conf *c)
 {
 	s->max_conns = c->max_conns;
 	s->shutdown_timeout = c->shutdown_timeout;
+	s->limits.max_request_line = c->max_request_line;
+	s->limits.max_header_size = c->max_header_size;
+	s->limits.max_headers = c->max_headers;
+	s->timeouts.handshake = c->handshake_timeout;
+	s->timeouts.header = c->header_timeout;
+	s->timeouts.idle = c->idle_timeout;
+	s->timeouts.send = c->send_timeout;
 }
 
 void server_swap(struct server *s, struct gen *g)
