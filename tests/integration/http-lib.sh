@@ -6,7 +6,7 @@
 # write_conf FILE DIRECTIVES: a configuration file (hsmtls.conf syntax)
 # for the test's token, key, certificate and root, listening on
 # 127.0.0.1:0, with DIRECTIVES (top-level lines) added.
-# start_server_conf FILE: serve FILE with -c; sets PORT like start_server.
+# (start_server_conf FILE, in lib.sh, serves it.)
 
 H1_DIR=$(cd "$(dirname "$0")" && pwd)
 
@@ -31,14 +31,4 @@ site default {
 	key "$KEY_URI" "$CERT";
 }
 EOF
-}
-
-start_server_conf() {
-	SERVER_LOG=$tmp/server.log
-	[ -e "$SERVER_LOG" ] && SERVER_LOG=$tmp/server-$$-$(date +%s%N).log
-	: >"$SERVER_LOG"
-	"$HSMTLS_SERVER" -c "$1" </dev/null >"$tmp/server-stdout.out" 2>"$SERVER_LOG" &
-	SERVER_PID=$!
-	SERVER_STATUS=""
-	wait_listening
 }
