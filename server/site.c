@@ -443,6 +443,8 @@ static SSL_CTX *site_ctx(struct build *b, const struct conf_site *cs,
 			return NULL;
 		}
 	SSL_CTX_set_client_hello_cb(ctx, hello_cb, NULL);
+	/* Ticket lifetime: one key period (see ticket.c). */
+	SSL_CTX_set_timeout(ctx, (long)b->conf->ticket_rotate_secs);
 	if (b->tickets != NULL && tickets_attach(b->tickets, ctx) != 0) {
 		build_err(b, cs->line, "cannot set the session ticket keys");
 		SSL_CTX_free(ctx);

@@ -201,19 +201,47 @@ static int keys_from_file(const char *path, struct ticket_key *keys,
 	return rc == 0 ? n : -1;
 }
 
-/* Make the next in-memory key the issuing one; the last one is kept. */
+/*
+ * In-memory keys, checked on every use: after one period the issuing key
+ * becomes the previous one (still accepted) and a new key issues; after
+ * two periods without a rotation the previous key is too old as well.
+ * The session lifetime equals the period (site.c), so a ticket is never
+ * accepted for longer than it claims.
+ */
 static void rotate_locked(struct tickets *t, time_t now)
 {
 	struct ticket_key next;
+	time_t age = now - t->made;
 
+	if (t->from_file || age < (time_t)t->rotate_secs)
+		return;
 	if (key_random(&next) != 0)
 		return;         /* keep the current key a while longer */
-	t->keys[1] = t->keys[0];
+	if (age < 2 * (time_t)t->rotate_secs) {
+		t->keys[1] = t->keys[0];
+		t->nkeys = 2;
+	} else {
+		t->nkeys = 1;
+	}
 	t->keys[0] = next;
 	OPENSSL_cleanse(&next, sizeof(next));
-	t->nkeys = 2;
 	t->made = now;
 	t->rotations++;
+}
+
+static void maybe_rotate(struct tickets *t)
+{
+	time_t now = time(NULL);
+
+	pthread_rwlock_rdlock(&t->lock);
+	if (t->from_file || now - t->made < (time_t)t->rotate_secs) {
+		pthread_rwlock_unlock(&t->lock);
+		return;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	pthread_rwlock_wrlock(&t->lock);
+	rotate_locked(t, now);
+	pthread_rwlock_unlock(&t->lock);
 }
 
 static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
@@ -224,19 +252,10 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 	OSSL_PARAM params[3];
 	unsigned i;
 	int rc = -1;
-	time_t now;
 
 	if (t == NULL)
 		return enc ? -1 : 0;
-	if (enc) {
-		now = time(NULL);
-		if (!t->from_file && now - t->made >= (time_t)t->rotate_secs) {
-			pthread_rwlock_wrlock(&t->lock);
-			if (now - t->made >= (time_t)t->rotate_secs)
-				rotate_locked(t, now);
-			pthread_rwlock_unlock(&t->lock);
-		}
-	}
+	maybe_rotate(t);
 	pthread_rwlock_rdlock(&t->lock);
 	if (enc) {
 		k = &t->keys[0];
