@@ -208,8 +208,8 @@ open_token(struct hk_engine *e, const char *s, const char *module,
 	}
 	if ((e->module = strdup(m)) == NULL)
 		goto end;
-	e->p11 = hk_p11_open(m, s, e->pin, e->log, e->log_arg, e->err,
-	    sizeof(e->err));
+	e->p11 = hk_p11_open(m, s, e->pin, &e->metrics, e->log, e->log_arg,
+	    e->err, sizeof(e->err));
 	rc = e->p11 != NULL ? start_pool(e) : -1;
 end:
 	p11_kit_uri_free(uri);

@@ -253,6 +253,7 @@ hk_p11_login(struct hk_p11 *p, char *err, size_t errlen)
 		rv = p->f->C_OpenSession(p->slot_id, CKF_SERIAL_SESSION, NULL,
 		    NULL, &p->control);
 		if (rv != CKR_OK) {
+			hk_metrics_fault(p->metrics, rv);
 			hk_fmterr(err, errlen, "token '%s': C_OpenSession: %s",
 			    p->label, hk_p11_ckr(rv));
 			return rv;
@@ -292,6 +293,8 @@ hk_p11_login(struct hk_p11 *p, char *err, size_t errlen)
 	rv = p->f->C_Login(p->control, CKU_USER, (CK_UTF8CHAR_PTR)value, len);
 	if (rv == CKR_USER_ALREADY_LOGGED_IN)
 		return CKR_OK;
+	if (rv != CKR_OK)
+		hk_metrics_fault(p->metrics, rv);
 	if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED ||
 	    rv == CKR_PIN_EXPIRED || rv == CKR_PIN_INVALID ||
 	    rv == CKR_PIN_LEN_RANGE)
@@ -364,7 +367,8 @@ hk_p11_use_key(struct hk_p11 *p, struct hk_key *k)
 
 struct hk_p11 *
 hk_p11_open(const char *module, const char *s, const struct hk_pin *pin,
-    hk_log_fn log, void *log_arg, char *err, size_t errlen)
+    struct hk_metrics *metrics, hk_log_fn log, void *log_arg, char *err,
+    size_t errlen)
 {
 	struct hk_p11 *p;
 
@@ -379,6 +383,7 @@ hk_p11_open(const char *module, const char *s, const struct hk_pin *pin,
 	pthread_cond_init(&p->pwake, NULL);
 	atomic_init(&p->up, 1);
 	p->pin = pin;
+	p->metrics = metrics;
 	p->log = log;
 	p->log_arg = log_arg;
 	if ((p->module = strdup(module)) == NULL ||

@@ -49,7 +49,6 @@ struct app {
 	char *pid_file;
 	bool pid_written;
 	bool from_file;
-	char *error_log;        /* reopened on SIGHUP/SIGUSR1 */
 };
 
 static struct app *the_app;     /* for the status pages */
@@ -114,6 +113,81 @@ static void token_metric(struct strbuf *b, struct app *a, const char *name,
 		sb_label(b, t->name != NULL ? t->name : "");
 		sb_printf(b, "\"} %llu\n", (unsigned long long)
 		    *(const uint64_t *)((const char *)&st + off));
+	}
+}
+
+struct metric_arg {
+	struct strbuf *b;
+	const char *token;
+};
+
+static void metric_fault(void *arg, const char *ckr, uint64_t n)
+{
+	struct metric_arg *m = arg;
+
+	sb_printf(m->b, "hsmtls_token_faults_total{token=\"");
+	sb_label(m->b, m->token);
+	sb_printf(m->b, "\",code=\"%s\"} %llu\n", ckr, (unsigned long long)n);
+}
+
+static void metric_keyop(void *arg, const char *uri, const char *label,
+    const char *mech, uint64_t ok, uint64_t failed)
+{
+	struct metric_arg *m = arg;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		sb_printf(m->b, "hsmtls_key_operations_total{token=\"");
+		sb_label(m->b, m->token);
+		sb_printf(m->b, "\",key=\"");
+		sb_label(m->b, label);
+		sb_printf(m->b, "\",mechanism=\"%s\",result=\"%s\"} %llu\n", mech,
+		    i == 0 ? "ok" : "failed",
+		    (unsigned long long)(i == 0 ? ok : failed));
+	}
+}
+
+/* Per token: the latency histogram, faults by CKR name, key operations. */
+static void token_details(struct strbuf *b, struct app *a)
+{
+	struct token_rt *t;
+	struct hk_latency lat;
+	struct metric_arg m = { b, NULL };
+	int i;
+
+	help(b, "hsmtls_token_operation_seconds", "histogram",
+	    "time of each C_Sign or C_Decrypt on the token");
+	for (t = a->tk.list; t != NULL; t = t->next) {
+		hk_engine_latency(t->e, &lat);
+		for (i = 0; i < HK_LATENCY_BUCKETS; i++) {
+			sb_printf(b, "hsmtls_token_operation_seconds_bucket{token=\"");
+			sb_label(b, t->name);
+			if (i == HK_LATENCY_BUCKETS - 1)
+				sb_printf(b, "\",le=\"+Inf\"} %llu\n",
+				    (unsigned long long)lat.bucket[i]);
+			else
+				sb_printf(b, "\",le=\"%g\"} %llu\n",
+				    hk_latency_bounds[i],
+				    (unsigned long long)lat.bucket[i]);
+		}
+		sb_printf(b, "hsmtls_token_operation_seconds_sum{token=\"");
+		sb_label(b, t->name);
+		sb_printf(b, "\"} %.6f\n", lat.sum);
+		sb_printf(b, "hsmtls_token_operation_seconds_count{token=\"");
+		sb_label(b, t->name);
+		sb_printf(b, "\"} %llu\n", (unsigned long long)lat.count);
+	}
+	help(b, "hsmtls_token_faults_total", "counter",
+	    "error codes the token returned, by CKR name");
+	for (t = a->tk.list; t != NULL; t = t->next) {
+		m.token = t->name;
+		hk_engine_faults(t->e, metric_fault, &m);
+	}
+	help(b, "hsmtls_key_operations_total", "counter",
+	    "key operations by key, mechanism and result");
+	for (t = a->tk.list; t != NULL; t = t->next) {
+		m.token = t->name;
+		hk_engine_key_ops(t->e, metric_keyop, &m);
 	}
 }
 
@@ -198,6 +272,7 @@ int status_metrics(struct server *s, struct strbuf *b)
 	TOKEN_METRIC("hsmtls_pool_cancelled_total", "counter", ops_cancelled,
 	    "key operations given up because the client left");
 #undef TOKEN_METRIC
+	token_details(b, a);
 	return 200;
 }
 
@@ -320,9 +395,6 @@ static int app_start(struct app *a, struct conf *c)
 			return -1;
 		a->pid_written = true;
 	}
-	if (a->srv.gen->conf.error_log != NULL &&
-	    (a->error_log = strdup(a->srv.gen->conf.error_log)) == NULL)
-		return -1;
 	server_announce(&a->srv);
 	/* Only now: a failed start-up must print exactly one line. */
 	tokens_set_logger(&a->tk, NULL);
@@ -384,40 +456,38 @@ static void app_reload(struct server *s)
 /* ---- logs ---- */
 
 /*
- * After start-up, later log lines go to the error log, or nowhere for a
- * daemon without one.  This also closes a daemon's start-up pipe, which
- * tells the waiting parent that start-up is over.
+ * After start-up, log lines go to the error log, with timestamps and
+ * levels.  A daemon's stderr (its start-up pipe, which tells the waiting
+ * parent that start-up is over) becomes /dev/null; library messages on
+ * stderr then go nowhere, ours to the error log.
  */
-static int app_redirect_log(const char *path, bool daemon)
+static int app_logs(const struct conf *c)
 {
 	int fd;
 
-	if (path == NULL && !daemon)
-		return 0;
-	if (path != NULL && strcmp(path, "stderr") == 0) {
-		if (!daemon)
-			return 0;
-		path = NULL;
-	}
-	if (path != NULL)
-		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	else
-		fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (fd == -1) {
-		log_error("log file '%s': %s", path, strerror(errno));
+	if (c->error_log != NULL && log_open(c->error_log) == -1) {
+		log_error("error-log '%s': %s", c->error_log, strerror(errno));
 		return -1;
 	}
-	dup2(fd, STDERR_FILENO);
-	close(fd);
+	if (c->daemon) {
+		if (c->error_log == NULL || strcmp(c->error_log, "stderr") == 0)
+			(void)log_open("/dev/null");
+		if ((fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1) {
+			log_error("/dev/null: %s", strerror(errno));
+			return -1;
+		}
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	log_set_level((enum log_level)c->log_level);
+	log_set_timestamps(true);
 	return 0;
 }
 
 static void app_reopen(struct server *s)
 {
-	struct app *a = s->app;
-
-	if (a->error_log != NULL && strcmp(a->error_log, "stderr") != 0)
-		(void)app_redirect_log(a->error_log, false);
+	if (log_reopen() == -1)
+		log_error("reopening the error log: %s", strerror(errno));
 }
 
 /* ---- daemon ---- */
@@ -511,7 +581,6 @@ static void app_free(struct app *a)
 	if (a->pid_written)
 		unlink(a->pid_file);
 	free(a->pid_file);
-	free(a->error_log);
 }
 
 int main(int argc, char **argv)
@@ -553,7 +622,7 @@ int main(int argc, char **argv)
 	if (app_start(&a, &c) == 0) {
 		a.srv.on_reload = app_reload;
 		a.srv.on_reopen = app_reopen;
-		if (app_redirect_log(a.error_log, a.srv.gen->conf.daemon) == 0) {
+		if (app_logs(&a.srv.gen->conf) == 0) {
 			daemon_ready();
 			server_run(&a.srv);
 			rc = EXIT_SUCCESS;

@@ -184,9 +184,16 @@ static bool same_str(const char *a, const char *b)
 	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
 }
 
+/* Engine lines by what they say: faults are errors, recoveries news. */
 static void engine_log(void *arg, const char *msg)
 {
-	log_error("engine: %s", msg);
+	if (strncmp(msg, "warning: ", 9) == 0)
+		log_warn("engine: %s", msg + 9);
+	else if (strstr(msg, " down") != NULL || strstr(msg, "not ") != NULL ||
+	    strstr(msg, "failed") != NULL || strstr(msg, "C_") != NULL)
+		log_error("engine: %s", msg);
+	else
+		log_info("engine: %s", msg);
 }
 
 void tokens_set_logger(struct tokens *tk, void (*fn)(void *, const char *))
