@@ -3,8 +3,9 @@
 #
 #   ./quickstart.sh serve [server options...]
 #       install build dependencies if missing, build in build/, provision a
-#       development SoftHSM token in dev-token/ (first run only) and run
-#       hsmtls-server in the foreground on https://127.0.0.1:8443/
+#       development SoftHSM token in dev-token/ (first run only), write and
+#       print dev-token/hsmtls.conf and run hsmtls-server -c on it in the
+#       foreground on https://127.0.0.1:8443/ (admin on 127.0.0.1:8444)
 #   ./quickstart.sh test
 #       install, build, and run the whole test suite (make check); the exit
 #       status is the test result.
@@ -30,7 +31,7 @@ die() { say "$*"; exit 1; }
 
 usage() {
 	cat >&2 <<'EOF'
-usage: ./quickstart.sh serve [hsmtls-server options...]
+usage: ./quickstart.sh serve [-t]
        ./quickstart.sh test
 EOF
 	exit 2
@@ -115,19 +116,43 @@ provision_failed() {
 	die "provisioning the development token failed; dev-token/ removed"
 }
 
+# write_dev_conf FILE URI: the configuration quickstart serves, written
+# anew each run from the development token (a working example to copy).
+write_dev_conf() {
+	cat >"$1" <<EOF
+# hsmtls.conf written by quickstart.sh for the development token in
+# dev-token/ (see hsmtls.conf(5); check it with: hsmtls-server -t -c FILE)
+listen 127.0.0.1:8443;
+admin-listen 127.0.0.1:8444;    # plain HTTP: /healthz and /metrics
+access-log stderr;
+log-level info;
+
+token hsmtls-dev {
+    pin-file $here/dev-token/user.pin;
+}
+
+site dev {
+    server-name localhost 127.0.0.1;
+    root $here/server/www;
+    key "$2" $here/dev-token/cert.pem;
+}
+EOF
+}
+
 serve() {
 	ensure_packages
 	build_tree
 	provision_dev_token
-	local uri
+	local uri conf=$here/dev-token/hsmtls.conf
 	uri=$(head -n1 dev-token/key.uri)
 	export SOFTHSM2_CONF=$here/dev-token/softhsm2.conf
-	say "serving server/www on https://127.0.0.1:8443/ (Ctrl-C stops)"
+	write_dev_conf "$conf" "$uri"
+	say "configuration ($conf):"
+	sed 's/^/    /' "$conf" >&2
+	say "serving server/www on https://127.0.0.1:8443/ (Ctrl-C stops; kill -HUP reloads)"
 	say "in another terminal, fetch the page with:"
-	printf '\n    curl --cacert dev-token/cert.pem https://127.0.0.1:8443/\n\n' >&2
-	exec "$build/server/hsmtls-server" --listen 127.0.0.1:8443 \
-	    --cert dev-token/cert.pem --key "$uri" --pin-file dev-token/user.pin \
-	    --root server/www "$@"
+	printf '\n    curl --cacert dev-token/cert.pem https://127.0.0.1:8443/\n    curl http://127.0.0.1:8444/metrics\n\n' >&2
+	exec "$build/server/hsmtls-server" -c "$conf" "$@"
 }
 
 run_tests() {

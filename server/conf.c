@@ -33,27 +33,37 @@
 /* ---- errors ---- */
 
 static void conf_errors_vadd(struct conf_errors *e, const char *file,
-    int line, const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+    int line, bool warning, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 
 static void conf_errors_vadd(struct conf_errors *e, const char *file,
-    int line, const char *fmt, va_list ap)
+    int line, bool warning, const char *fmt, va_list ap)
 {
-	char msg[1024], full[1400];
-	char **grown;
+	char msg[1024], where[1100];
+	struct conf_error *grown;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (file != NULL && line > 0)
-		snprintf(full, sizeof(full), "%s:%d: %s", file, line, msg);
+		snprintf(where, sizeof(where), "%s:%d: ", file, line);
 	else if (file != NULL)
-		snprintf(full, sizeof(full), "%s: %s", file, msg);
+		snprintf(where, sizeof(where), "%s: ", file);
 	else
-		snprintf(full, sizeof(full), "%s", msg);
-	grown = realloc(e->msg, (e->n + 1) * sizeof(*grown));
+		where[0] = '\0';
+	grown = realloc(e->e, (e->n + 1) * sizeof(*grown));
 	if (grown == NULL)
 		return;
-	e->msg = grown;
-	if ((e->msg[e->n] = strdup(full)) != NULL)
-		e->n++;
+	e->e = grown;
+	grown[e->n].where = strdup(where);
+	grown[e->n].text = strdup(msg);
+	grown[e->n].warning = warning;
+	if (grown[e->n].where == NULL || grown[e->n].text == NULL) {
+		free(grown[e->n].where);
+		free(grown[e->n].text);
+		return;
+	}
+	e->n++;
+	if (warning)
+		e->warnings++;
 }
 
 void conf_errors_add(struct conf_errors *e, const char *file, int line,
@@ -62,25 +72,27 @@ void conf_errors_add(struct conf_errors *e, const char *file, int line,
 	va_list ap;
 
 	va_start(ap, fmt);
-	conf_errors_vadd(e, file, line, fmt, ap);
+	conf_errors_vadd(e, file, line, false, fmt, ap);
 	va_end(ap);
 }
 
 void conf_errors_warn(struct conf_errors *e, const char *file, int line,
     const char *fmt, ...)
 {
-	char wfmt[256];
 	va_list ap;
 
-	/* Warnings are printed with the errors but do not fail a check. */
-	snprintf(wfmt, sizeof(wfmt), "warning: %s", fmt);
 	va_start(ap, fmt);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	conf_errors_vadd(e, file, line, wfmt, ap);
-#pragma GCC diagnostic pop
+	conf_errors_vadd(e, file, line, true, fmt, ap);
 	va_end(ap);
-	e->warnings++;
+}
+
+void conf_errors_soften(struct conf_errors *e, size_t from)
+{
+	for (; from < e->n; from++)
+		if (!e->e[from].warning) {
+			e->e[from].warning = true;
+			e->warnings++;
+		}
 }
 
 size_t conf_errors_count(const struct conf_errors *e)
@@ -93,16 +105,21 @@ void conf_errors_print(const struct conf_errors *e)
 	size_t i;
 
 	for (i = 0; i < e->n; i++)
-		log_error("%s", e->msg[i]);
+		if (e->e[i].warning)
+			log_warn("%swarning: %s", e->e[i].where, e->e[i].text);
+		else
+			log_error("%s%s", e->e[i].where, e->e[i].text);
 }
 
 void conf_errors_clear(struct conf_errors *e)
 {
 	size_t i;
 
-	for (i = 0; i < e->n; i++)
-		free(e->msg[i]);
-	free(e->msg);
+	for (i = 0; i < e->n; i++) {
+		free(e->e[i].where);
+		free(e->e[i].text);
+	}
+	free(e->e);
 	memset(e, 0, sizeof(*e));
 }
 

@@ -90,17 +90,25 @@ struct conf {
 };
 
 /* Errors collected while parsing or building: all are printed. */
+struct conf_error {
+	char *where;            /* "FILE:LINE: ", "FILE: " or "" */
+	char *text;
+	bool warning;           /* printed, but does not fail a check */
+};
+
 struct conf_errors {
-	char **msg;
+	struct conf_error *e;
 	size_t n;
-	size_t warnings;        /* lines that are only warnings */
+	size_t warnings;
 };
 
 void conf_errors_add(struct conf_errors *e, const char *file, int line,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void conf_errors_warn(struct conf_errors *e, const char *file, int line,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* Print each collected line on stderr (prefixed by the program name). */
+/* Errors from index from on become warnings (a token fault at reload). */
+void conf_errors_soften(struct conf_errors *e, size_t from);
+/* Print each collected line (errors as errors, warnings as warnings). */
 void conf_errors_print(const struct conf_errors *e);
 size_t conf_errors_count(const struct conf_errors *e);
 void conf_errors_clear(struct conf_errors *e);

@@ -479,15 +479,13 @@ static int site_build(struct build *b, const struct conf_site *cs,
     struct site_rt **out)
 {
 	struct loaded_key keys[CONF_SITE_KEYS];
-	struct conf_errors tokerr;
-	struct site_rt *s = NULL, *old;
+	struct site_rt *s = NULL;
 	size_t n = 0, i;
 	int rc, token_fault = 0, bad = 0;
 
 	*out = NULL;
 	if (check_root(b, cs) != 0)
 		return -1;
-	memset(&tokerr, 0, sizeof(tokerr));
 	for (i = 0; i < cs->nkeys && !build_stopped(b); i++) {
 		rc = load_key(b, cs, &cs->keys[i], &keys[n]);
 		if (rc == 0) {
@@ -539,7 +537,6 @@ static int site_build(struct build *b, const struct conf_site *cs,
 		return -1;
 	}
 	*out = s;
-	(void)old;
 	return 1;
 }
 
@@ -575,15 +572,7 @@ struct gen *gen_build(struct conf *conf, struct tokens *tk,
 			continue;
 		/* A token fault at a reload: the errors become warnings and
 		 * the site keeps its previous contexts, if it had any. */
-		for (; mark < err->n; mark++) {
-			char *w = NULL;
-
-			if (asprintf(&w, "warning: %s", err->msg[mark]) >= 0) {
-				free(err->msg[mark]);
-				err->msg[mark] = w;
-				err->warnings++;
-			}
-		}
+		conf_errors_soften(err, mark);
 		old = prev_site(prev, conf->sites[i].name);
 		conf_errors_warn(err, conf->file, conf->sites[i].line,
 		    "site '%s': %s", conf->sites[i].name, old != NULL ?

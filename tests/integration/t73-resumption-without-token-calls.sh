@@ -100,7 +100,7 @@ r=$(connect "$PORT_B" "$tmp/sess1_3" "" -tls1_3 -servername localhost)
 cp "$tmp/tickets" "$tmp/tickets-b"
 kill -HUP "$PID_B"
 i=0
-until grep -q '^reloaded' "$SERVER_LOG"; do
+until grep -q 'reloaded: configuration' "$SERVER_LOG"; do
 	i=$((i + 1)); [ "$i" -lt $((WAIT_SECS * 10)) ] || fail "instance B did not reload: $(cat "$SERVER_LOG")"
 	sleep 0.1
 done

@@ -83,10 +83,10 @@ LOAD=$!
 BG_PIDS="$KA $LOAD"
 sleep 1
 kill -HUP "$SERVER_PID"
-wait_log '^reloaded' 1
+wait_log 'reloaded: configuration' 1
 sleep 1
 kill -HUP "$SERVER_PID"
-wait_log '^reloaded' 2
+wait_log 'reloaded: configuration' 2
 st=0
 wait "$LOAD" || st=$?
 BG_PIDS="$KA"
@@ -107,7 +107,7 @@ NEW=$(make_key ec:P-384 web2 02)
 make_cert "$NEW" "$tmp/new.pem"
 write_conf "$NEW" "$tmp/new.pem"
 kill -HUP "$SERVER_PID"
-wait_log '^reloaded' 3
+wait_log 'reloaded: configuration' 3
 bits=$(s_client -CAfile "$tmp/new.pem" | sed -n 's/^Server public key is \([0-9]*\) bit$/\1/p')
 [ "$bits" = 384 ] || fail "after reloading a new key: server key is '$bits' bits, want 384"
 
