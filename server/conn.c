@@ -6,7 +6,10 @@
  * conn_drive() runs steps until one has to wait; each step returns what it
  * waits for (socket readable/writable, or the async fds of a paused key
  * operation), so readiness of any kind simply re-runs the current step.
- * Every wait is bounded by the connection's timer.
+ * Every wait is bounded by the connection's timer, from struct
+ * conn_timeouts: the handshake; idle until a request's first byte; from
+ * that byte until its head is complete (not restarted by each byte, so a
+ * client trickling a head cannot hold the connection); and each send.
  */
 #include "config.h"
 
@@ -30,9 +33,6 @@
 #include "tls.h"
 
 #define CONN_MAGIC          0x636f6e6eU /* "conn" */
-#define CONN_HANDSHAKE_SECS 10.0
-#define CONN_IDLE_SECS      30.0        /* keep-alive wait and request arrival */
-#define CONN_WRITE_SECS     30.0        /* without any progress */
 #define CONN_LINGER_SECS    2.0
 #define CONN_BUF            16384       /* file bodies go out in chunks of this */
 #define CONN_MAX_ASYNC_FDS  4
@@ -66,6 +66,7 @@ struct conn {
 	bool closing;           /* server stopping: finish this request, then close */
 	bool dead;              /* closed while a key operation was paused */
 	bool async_pending;
+	bool header_timer;      /* the timer bounds the arriving request head */
 	int io_events;
 	ev_io io;
 	ev_timer timer;
@@ -152,6 +153,7 @@ static void conn_free(struct conn *c)
 	ERR_clear_error();
 	close(c->fd);
 	http_response_clear(&c->resp);
+	http_session_free(&c->http);
 	conn_unlink(c);
 	gen_unref(c->gen);
 	c->magic = 0;
@@ -225,7 +227,7 @@ static enum conn_next conn_handshake(struct conn *c)
 	 */
 	SSL_clear_mode(c->ssl, SSL_MODE_ASYNC);
 	c->state = CONN_READ;
-	conn_timeout(c, CONN_IDLE_SECS);
+	conn_timeout(c, c->srv->timeouts.idle);
 	return NEXT_RUN;
 }
 
@@ -257,7 +259,8 @@ static enum conn_next conn_start_response(struct conn *c)
 	if (conn_fill(c) == -1)
 		return NEXT_CLOSE;
 	c->state = CONN_WRITE;
-	conn_timeout(c, CONN_WRITE_SECS);
+	c->header_timer = false;
+	conn_timeout(c, c->srv->timeouts.send);
 	return NEXT_RUN;
 }
 
@@ -273,8 +276,13 @@ static enum conn_next conn_parse(struct conn *c)
 	c->in_off += used;
 	if (c->in_off >= c->in_len)
 		c->in_off = c->in_len = 0;
-	if (r == HTTP_FEED_MORE)
+	if (r == HTTP_FEED_MORE) {
+		if (!c->header_timer && !http_idle(&c->http)) {
+			c->header_timer = true;
+			conn_timeout(c, c->srv->timeouts.header);
+		}
 		return NEXT_READ;
+	}
 	if (r == HTTP_FEED_REQUEST)
 		http_respond(&site_of(c->ssl)->http, &c->http, c->closing,
 		    &c->resp);
@@ -314,7 +322,7 @@ static enum conn_next conn_response_done(struct conn *c)
 	}
 	http_next(&c->http);
 	c->state = CONN_READ;
-	conn_timeout(c, CONN_IDLE_SECS);
+	conn_timeout(c, c->srv->timeouts.idle);
 	return NEXT_RUN;
 }
 
@@ -335,7 +343,7 @@ static enum conn_next conn_write(struct conn *c)
 	if (n <= 0)
 		return conn_tls_next(c, n);
 	c->out_off += (size_t)n;
-	conn_timeout(c, CONN_WRITE_SECS);
+	conn_timeout(c, c->srv->timeouts.send);
 	return NEXT_RUN;
 }
 
@@ -530,10 +538,11 @@ static struct conn *conn_alloc(struct server *s, int fd)
 	c->state = CONN_HANDSHAKE;
 	c->resp.body_fd = -1;
 	http_session_init(&c->http);
+	http_session_limits(&c->http, &s->limits);
 	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
 	c->io.data = c;
 	c->io_events = EV_READ;
-	ev_timer_init(&c->timer, conn_timer_cb, CONN_HANDSHAKE_SECS, 0.0);
+	ev_timer_init(&c->timer, conn_timer_cb, s->timeouts.handshake, 0.0);
 	c->timer.data = c;
 	return c;
 }

@@ -7,6 +7,20 @@
 struct server;
 struct conn;
 
+/* Defaults of struct conn_timeouts, in seconds (server_init() sets them). */
+#define CONN_HANDSHAKE_TIMEOUT 10.0
+#define CONN_HEADER_TIMEOUT    10.0
+#define CONN_IDLE_TIMEOUT      30.0
+#define CONN_SEND_TIMEOUT      30.0
+
+/* Seconds each wait of a connection may last; read at every wait. */
+struct conn_timeouts {
+	double handshake;       /* accept to the end of the TLS handshake */
+	double header;          /* a request's first byte to its complete head */
+	double idle;            /* before a request's first byte (keep-alive) */
+	double send;            /* a response without any write progress */
+};
+
 /* Take over the accepted non-blocking socket fd; 0, or -1 (fd closed). */
 int conn_new(struct server *s, int fd);
 

@@ -6,12 +6,18 @@
  * RESOLVE_BENEATH relative to the document root, so neither ".." nor a
  * symlink can leave the root, even if the tree changes between requests.
  * Only regular files are served.
+ *
+ * Request limits (struct http_limits) are counted here in the parser's
+ * callbacks, since http-parser's own bound is one global value.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
@@ -26,68 +32,207 @@
 #include "log.h"
 
 #define HTTP_PATH_MAX 4096
+/* " HTTP/1.1" after the target, and the space before it */
+#define HTTP_LINE_EXTRA (sizeof(" HTTP/1.1") - 1 + 1)
+
+static void http_request_reset(struct http_session *hs)
+{
+	size_t i;
+
+	hs->url_len = 0;
+	hs->field_len = 0;
+	hs->in_field = false;
+	hs->cur = HTTP_H_OTHER;
+	for (i = 0; i < HTTP_H_COUNT; i++) {
+		hs->hdr[i].len = 0;
+		hs->hdr[i].buf[0] = '\0';
+		hs->hdr[i].lines = 0;
+		hs->hdr[i].overflow = false;
+	}
+	hs->nheaders = 0;
+	hs->head_size = 0;
+	hs->raw_head = 0;
+	hs->status = 0;
+	hs->head_done = false;
+}
 
 static int http_on_message_begin(http_parser *p)
 {
 	struct http_session *hs = p->data;
 
+	http_request_reset(hs);
 	hs->started = true;
-	hs->url_len = 0;
-	hs->hosts = 0;
-	hs->in_field = false;
 	return 0;
 }
 
-/* A header name is complete: count Host lines (RFC 9112 section 3.2). */
-static void http_field_done(struct http_session *hs)
+/* Refuse the request from a callback: http_feed() reports status. */
+static int http_refuse(struct http_session *hs, int status)
 {
-	if (hs->in_field && hs->field_len == 4 &&
-	    strncasecmp(hs->field, "host", 4) == 0)
-		hs->hosts++;
-	hs->in_field = false;
+	hs->status = status;
+	return -1;
+}
+
+/* Adds n to the counted head size; 431 beyond the limit. */
+static int http_count(struct http_session *hs, size_t n)
+{
+	hs->head_size += n;
+	if (hs->head_size > hs->limits->max_header_size)
+		return http_refuse(hs, 431);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	enum http_hdr id;
+} http_hdr_names[] = {
+	{ "host",              HTTP_H_HOST },
+	{ "if-none-match",     HTTP_H_IF_NONE_MATCH },
+	{ "if-modified-since", HTTP_H_IF_MODIFIED_SINCE },
+	{ "range",             HTTP_H_RANGE },
+	{ "if-range",          HTTP_H_IF_RANGE },
+};
+
+static enum http_hdr http_hdr_id(const struct http_session *hs)
+{
+	size_t i;
+
+	if (hs->field_len > sizeof(hs->field))
+		return HTTP_H_OTHER;    /* longer than any name used here */
+	for (i = 0; i < sizeof(http_hdr_names) / sizeof(http_hdr_names[0]); i++)
+		if (strlen(http_hdr_names[i].name) == hs->field_len &&
+		    strncasecmp(hs->field, http_hdr_names[i].name,
+		    hs->field_len) == 0)
+			return http_hdr_names[i].id;
+	return HTTP_H_OTHER;
+}
+
+/* RFC 9110 5.6.2 tchar: http-parser lets spaces into names, RFC 9112 5.1 does not. */
+static bool http_tchar(unsigned char c)
+{
+	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z'))
+		return true;
+	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
 /* Names may arrive in pieces; only the first bytes and the length matter. */
 static int http_on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct http_session *hs = p->data;
-	size_t n;
+	size_t i, n;
 
 	if (!hs->in_field) {
 		hs->in_field = true;
 		hs->field_len = 0;
+		if (++hs->nheaders > hs->limits->max_headers)
+			return http_refuse(hs, 431);
+		if (http_count(hs, sizeof(": \r\n") - 1) == -1)
+			return -1;
 	}
+	for (i = 0; i < len; i++)
+		if (!http_tchar((unsigned char)at[i]))
+			return http_refuse(hs, 400);
 	if (hs->field_len < sizeof(hs->field)) {
 		n = sizeof(hs->field) - hs->field_len;
 		memcpy(hs->field + hs->field_len, at, len < n ? len : n);
 	}
 	hs->field_len += len;
-	return 0;
+	return http_count(hs, len);
+}
+
+static void http_hval_add(struct http_hval *h, const char *at, size_t len)
+{
+	if (h->overflow)
+		return;
+	if (len > sizeof(h->buf) - 1 - h->len) {
+		h->overflow = true;
+		return;
+	}
+	memcpy(h->buf + h->len, at, len);
+	h->len += len;
+	h->buf[h->len] = '\0';
+}
+
+/* The first piece of a value: the name is complete now. */
+static void http_value_start(struct http_session *hs)
+{
+	struct http_hval *h;
+
+	hs->in_field = false;
+	hs->cur = http_hdr_id(hs);
+	if (hs->cur == HTTP_H_OTHER)
+		return;
+	h = &hs->hdr[hs->cur];
+	/* If-None-Match is a list: several lines mean one joined list. */
+	if (h->lines++ > 0 && hs->cur == HTTP_H_IF_NONE_MATCH)
+		http_hval_add(h, ", ", 2);
 }
 
 static int http_on_header_value(http_parser *p, const char *at, size_t len)
 {
-	http_field_done(p->data);
-	return 0;
+	struct http_session *hs = p->data;
+
+	if (hs->in_field)
+		http_value_start(hs);
+	if (hs->cur != HTTP_H_OTHER)
+		http_hval_add(&hs->hdr[hs->cur], at, len);
+	return http_count(hs, len);
 }
 
 static int http_on_headers_complete(http_parser *p)
 {
-	http_field_done(p->data);
+	struct http_session *hs = p->data;
+	struct http_hval *h;
+	size_t i;
+
+	if (hs->in_field)
+		http_value_start(hs);
+	hs->head_done = true;
+	for (i = 0; i < HTTP_H_COUNT; i++) {
+		h = &hs->hdr[i];    /* http-parser keeps trailing whitespace */
+		while (h->len > 0 && (h->buf[h->len - 1] == ' ' ||
+		    h->buf[h->len - 1] == '\t'))
+			h->buf[--h->len] = '\0';
+	}
+	if (http_count(hs, 2) == -1)
+		return -1;
+	if (p->http_major != 1)
+		return http_refuse(hs, p->http_major == 0 ? 400 : 505);
+	/* A static file takes no body: refuse it rather than read it. */
+	if ((p->method == HTTP_GET || p->method == HTTP_HEAD) &&
+	    ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) &&
+	    p->content_length > 0)))
+		return http_refuse(hs, 413);
 	return 0;
 }
 
 static int http_on_url(http_parser *p, const char *at, size_t len)
 {
 	struct http_session *hs = p->data;
+	size_t method = strlen(http_method_str((enum http_method)p->method));
+	bool first = hs->url_len == 0;
+	size_t cap;
+	char *url;
 
-	/* The header limit bounds the URL too; this only guards the copy. */
-	if (len > sizeof(hs->url) - 1 - hs->url_len)
-		return -1;
+	if (method + hs->url_len + len + HTTP_LINE_EXTRA >
+	    hs->limits->max_request_line)
+		return http_refuse(hs, 414);
+	if (hs->url_len + len + 1 > hs->url_cap) {
+		for (cap = hs->url_cap * 2; cap < hs->url_len + len + 1; cap *= 2)
+			;
+		if ((url = malloc(cap)) == NULL)
+			return http_refuse(hs, 503);
+		memcpy(url, hs->url, hs->url_len);
+		if (hs->url != hs->url_inline)
+			free(hs->url);
+		hs->url = url;
+		hs->url_cap = cap;
+	}
 	memcpy(hs->url + hs->url_len, at, len);
 	hs->url_len += len;
 	hs->url[hs->url_len] = '\0';
-	return 0;
+	/* The method, version and CRLF count toward the head once. */
+	return http_count(hs, len + (first ? method + HTTP_LINE_EXTRA + 2 : 0));
 }
 
 /* Stop after each request so pipelined ones are answered in order. */
@@ -111,7 +256,7 @@ static const http_parser_settings http_settings = {
 
 void http_global_init(void)
 {
-	http_parser_set_max_header_size(HTTP_MAX_HEADER);
+	http_parser_set_max_header_size(HTTP_HEADER_CEILING);
 }
 
 static long http_openat2(int dirfd, const char *path, int flags)
@@ -154,11 +299,53 @@ void http_site_close(struct http_site *site)
 	site->root_fd = -1;
 }
 
+static const struct http_limits http_default_limits = {
+	HTTP_DEFAULT_REQUEST_LINE, HTTP_DEFAULT_HEADER_SIZE, HTTP_DEFAULT_HEADERS
+};
+
 void http_session_init(struct http_session *hs)
 {
 	memset(hs, 0, sizeof(*hs));
+	hs->limits = &http_default_limits;
+	hs->url = hs->url_inline;
+	hs->url_cap = sizeof(hs->url_inline);
 	http_parser_init(&hs->parser, HTTP_REQUEST);
 	hs->parser.data = hs;
+	http_request_reset(hs);
+}
+
+void http_session_limits(struct http_session *hs,
+    const struct http_limits *limits)
+{
+	hs->limits = limits;
+}
+
+void http_session_free(struct http_session *hs)
+{
+	if (hs->url != hs->url_inline)
+		free(hs->url);
+	hs->url = hs->url_inline;
+	hs->url_cap = sizeof(hs->url_inline);
+	hs->url_len = 0;
+}
+
+/*
+ * The callbacks count the head exactly as written; this also counts the
+ * bytes they never see (padding around the request line), so a head
+ * cannot grow without bound between them.
+ */
+static int http_raw_limit(struct http_session *hs, size_t used)
+{
+	const struct http_limits *l = hs->limits;
+
+	if (!hs->started || hs->head_done)
+		return 0;
+	hs->raw_head += used;
+	if (hs->nheaders == 0 && hs->raw_head > l->max_request_line + 2)
+		return 414;
+	if (hs->raw_head > l->max_header_size)
+		return 431;
+	return 0;
 }
 
 enum http_feed http_feed(struct http_session *hs, const char *buf, size_t len,
@@ -170,9 +357,15 @@ enum http_feed http_feed(struct http_session *hs, const char *buf, size_t len,
 	if (hs->complete)
 		return HTTP_FEED_REQUEST;
 	err = HTTP_PARSER_ERRNO(&hs->parser);
-	if (err == HPE_OK)
-		return HTTP_FEED_MORE;
-	*status = err == HPE_HEADER_OVERFLOW ? 431 : 400;
+	if (err == HPE_OK) {
+		if ((*status = http_raw_limit(hs, *used)) == 0)
+			return HTTP_FEED_MORE;
+		return HTTP_FEED_BAD;
+	}
+	if (hs->status != 0)
+		*status = hs->status;
+	else
+		*status = err == HPE_HEADER_OVERFLOW ? 431 : 400;
 	return HTTP_FEED_BAD;
 }
 
@@ -180,7 +373,7 @@ void http_next(struct http_session *hs)
 {
 	hs->complete = false;
 	hs->started = false;
-	hs->url_len = 0;
+	http_request_reset(hs);
 	http_parser_pause(&hs->parser, 0);
 }
 
@@ -200,7 +393,10 @@ static int http_hex(char c)
 	return -1;
 }
 
-/* Percent-decode src[0..len) into dst; -1 on %00 or a malformed escape. */
+/*
+ * Percent-decode src[0..len) into dst; -1 on %00 or a malformed escape,
+ * -2 if it does not fit.
+ */
 static int http_decode(const char *src, size_t len, char *dst, size_t size)
 {
 	size_t i, o = 0;
@@ -208,7 +404,7 @@ static int http_decode(const char *src, size_t len, char *dst, size_t size)
 
 	for (i = 0; i < len; i++) {
 		if (o + 1 >= size)
-			return -1;
+			return -2;
 		if (src[i] != '%') {
 			dst[o++] = src[i];
 			continue;
@@ -269,8 +465,10 @@ static int http_open_file(const struct http_site *site, const char *rel,
 #define HTTP_REL_MAX (HTTP_PATH_MAX + sizeof("/index.html"))
 
 /*
- * The file for a decoded path: "/" and directories mean their index.html.
- * rel[] receives the path opened, relative to the root.
+ * The file for a decoded path: "/" and directories mean their index.html;
+ * a directory named without its trailing slash is 301 (relative links in
+ * its index would otherwise resolve against its parent).  rel[] receives
+ * the path opened, relative to the root.
  */
 static int http_resolve(const struct http_site *site, const char *path,
     char *rel, struct stat *st, int *status)
@@ -285,6 +483,10 @@ static int http_resolve(const struct http_site *site, const char *path,
 		return -1;
 	if (S_ISDIR(st->st_mode)) {
 		close(fd);
+		if (*path != '\0' && rel[n - 1] != '/') {
+			*status = 301;
+			return -1;
+		}
 		snprintf(rel + n, HTTP_REL_MAX - n, "%sindex.html",
 		    rel[n - 1] == '/' ? "" : "/");
 		if ((fd = http_open_file(site, rel, st, status)) == -1)
@@ -298,13 +500,20 @@ static int http_resolve(const struct http_site *site, const char *path,
 	return fd;
 }
 
+/* The request target as sent: its path and query (both undecoded). */
+struct http_target {
+	const char *path;
+	size_t path_len;
+	const char *query;      /* NULL without a query */
+	size_t query_len;
+};
+
 /* Decode and check the request target; the path goes to path[]. */
 static int http_target(const struct http_session *hs, char *path, size_t size,
-    int *status)
+    struct http_target *t, int *status)
 {
 	struct http_parser_url u;
-	const char *p;
-	size_t len;
+	int n = 0;
 
 	http_parser_url_init(&u);
 	if (http_parser_parse_url(hs->url, hs->url_len, 0, &u) != 0) {
@@ -312,15 +521,26 @@ static int http_target(const struct http_session *hs, char *path, size_t size,
 		return -1;
 	}
 	if (!(u.field_set & (1 << UF_PATH))) {
-		p = "/";        /* absolute-form without a path */
-		len = 1;
+		t->path = "/";  /* absolute-form without a path */
+		t->path_len = 1;
 	} else {
-		p = hs->url + u.field_data[UF_PATH].off;
-		len = u.field_data[UF_PATH].len;
+		t->path = hs->url + u.field_data[UF_PATH].off;
+		t->path_len = u.field_data[UF_PATH].len;
 	}
-	/* The query and fragment are ignored: only UF_PATH is used. */
-	if (p[0] != '/' || http_decode(p, len, path, size) == -1) {
+	t->query = NULL;
+	t->query_len = 0;
+	if (u.field_set & (1 << UF_QUERY)) {
+		t->query = hs->url + u.field_data[UF_QUERY].off;
+		t->query_len = u.field_data[UF_QUERY].len;
+	}
+	/* The query only matters to a redirect; the fragment never. */
+	if (t->path[0] != '/' ||
+	    (n = http_decode(t->path, t->path_len, path, size)) == -1) {
 		*status = 400;
+		return -1;
+	}
+	if (n == -2) {          /* longer than any path openat2() takes */
+		*status = 404;
 		return -1;
 	}
 	if (http_has_dotdot(path)) {
@@ -334,11 +554,18 @@ static const char *http_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 206: return "Partial Content";
+	case 301: return "Moved Permanently";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 416: return "Range Not Satisfiable";
 	case 431: return "Request Header Fields Too Large";
 	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
 	default:  return "Internal Server Error";
 	}
 }
@@ -347,18 +574,40 @@ static const struct {
 	const char *ext;
 	const char *type;
 } http_types[] = {
-	{ "html", "text/html; charset=utf-8" },
-	{ "htm",  "text/html; charset=utf-8" },
-	{ "css",  "text/css; charset=utf-8" },
-	{ "js",   "text/javascript; charset=utf-8" },
-	{ "json", "application/json" },
-	{ "txt",  "text/plain; charset=utf-8" },
-	{ "png",  "image/png" },
-	{ "jpg",  "image/jpeg" },
-	{ "jpeg", "image/jpeg" },
-	{ "svg",  "image/svg+xml" },
-	{ "ico",  "image/x-icon" },
-	{ "wasm", "application/wasm" },
+	{ "html",  "text/html; charset=utf-8" },
+	{ "htm",   "text/html; charset=utf-8" },
+	{ "css",   "text/css; charset=utf-8" },
+	{ "js",    "text/javascript; charset=utf-8" },
+	{ "mjs",   "text/javascript; charset=utf-8" },
+	{ "json",  "application/json" },
+	{ "map",   "application/json" },
+	{ "webmanifest", "application/manifest+json" },
+	{ "xml",   "application/xml" },
+	{ "txt",   "text/plain; charset=utf-8" },
+	{ "md",    "text/markdown; charset=utf-8" },
+	{ "csv",   "text/csv; charset=utf-8" },
+	{ "svg",   "image/svg+xml" },
+	{ "png",   "image/png" },
+	{ "jpg",   "image/jpeg" },
+	{ "jpeg",  "image/jpeg" },
+	{ "gif",   "image/gif" },
+	{ "webp",  "image/webp" },
+	{ "avif",  "image/avif" },
+	{ "ico",   "image/vnd.microsoft.icon" },
+	{ "bmp",   "image/bmp" },
+	{ "wasm",  "application/wasm" },
+	{ "woff",  "font/woff" },
+	{ "woff2", "font/woff2" },
+	{ "ttf",   "font/ttf" },
+	{ "otf",   "font/otf" },
+	{ "pdf",   "application/pdf" },
+	{ "zip",   "application/zip" },
+	{ "gz",    "application/gzip" },
+	{ "mp4",   "video/mp4" },
+	{ "webm",  "video/webm" },
+	{ "mp3",   "audio/mpeg" },
+	{ "ogg",   "audio/ogg" },
+	{ "wav",   "audio/wav" },
 };
 
 static const char *http_content_type(const char *path)
@@ -385,39 +634,87 @@ static void http_date(time_t t, char *buf, size_t size)
 		snprintf(buf, size, "Thu, 01 Jan 1970 00:00:00 GMT");
 }
 
-/* The status line and headers; extra is "" or complete header lines. */
-static void http_head(struct http_response *r, int status, const char *type,
-    long long length, const char *extra)
+/* RFC 9110 5.6.7: IMF-fixdate and, as recipients must, the two obsolete forms. */
+static bool http_parse_date(const char *s, time_t *t)
 {
-	char date[64];
-	int n;
+	static const char *const fmts[] = {
+		"%a, %d %b %Y %H:%M:%S GMT",
+		"%A, %d-%b-%y %H:%M:%S GMT",
+		"%a %b %e %H:%M:%S %Y",
+	};
+	struct tm tm;
+	const char *end;
+	size_t i;
 
-	http_date(time(NULL), date, sizeof(date));
-	n = snprintf(r->head, sizeof(r->head),
-	    "HTTP/1.1 %d %s\r\n"
-	    "Server: hsmtls\r\n"
-	    "Date: %s\r\n"
-	    "Content-Type: %s\r\n"
-	    "Content-Length: %lld\r\n"
-	    "%s"
-	    "Connection: %s\r\n"
-	    "\r\n",
-	    status, http_reason(status), date, type, length, extra,
-	    r->keep_alive ? "keep-alive" : "close");
-	r->head_len = n < 0 ? 0 : (size_t)n < sizeof(r->head) ?
-	    (size_t)n : sizeof(r->head) - 1;
+	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, fmts[i], &tm);
+		if (end != NULL && *end == '\0') {
+			*t = timegm(&tm);
+			return *t != (time_t)-1;
+		}
+	}
+	return false;
 }
 
-/* A short text/plain error page, carried in the head buffer itself. */
-static void http_error_page(struct http_response *r, int status, bool head_only)
+/* Append to the head; a head that does not fit is marked full (head_len). */
+static void http_add(struct http_response *r, const char *fmt, ...)
+{
+	size_t room = sizeof(r->head) - r->head_len;
+	va_list ap;
+	int n;
+
+	if (room == 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(r->head + r->head_len, room, fmt, ap);
+	va_end(ap);
+	r->head_len = n < 0 || (size_t)n >= room ? sizeof(r->head) :
+	    r->head_len + (size_t)n;
+}
+
+static void http_begin(struct http_response *r, int status)
+{
+	char date[64];
+
+	http_date(time(NULL), date, sizeof(date));
+	r->head_len = 0;
+	http_add(r, "HTTP/1.1 %d %s\r\nServer: hsmtls\r\nDate: %s\r\n",
+	    status, http_reason(status), date);
+}
+
+static void http_error_page(struct http_response *r, int status, bool head_only,
+    const char *extra);
+
+/* End the head; false if it did not fit and became a 500 (which fits). */
+static bool http_end(struct http_response *r)
+{
+	http_add(r, "Connection: %s\r\n\r\n", r->keep_alive ? "keep-alive" :
+	    "close");
+	if (r->head_len < sizeof(r->head))
+		return true;
+	if (r->body_fd != -1)
+		close(r->body_fd);
+	r->body_fd = -1;
+	r->body_len = 0;
+	r->keep_alive = false;
+	http_error_page(r, 500, false, "");
+	return false;
+}
+
+/* A short text/plain page carried in the head buffer; extra is header lines. */
+static void http_error_page(struct http_response *r, int status, bool head_only,
+    const char *extra)
 {
 	char body[64];
 	int n;
 
 	n = snprintf(body, sizeof(body), "%d %s\n", status, http_reason(status));
-	http_head(r, status, "text/plain; charset=utf-8", n,
-	    status == 405 ? "Allow: GET, HEAD\r\n" : "");
-	if (!head_only && r->head_len + (size_t)n < sizeof(r->head)) {
+	http_begin(r, status);
+	http_add(r, "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: %d\r\n%s", n, extra);
+	if (http_end(r) && !head_only &&
+	    r->head_len + (size_t)n < sizeof(r->head)) {
 		memcpy(r->head + r->head_len, body, (size_t)n);
 		r->head_len += (size_t)n;
 	}
@@ -434,24 +731,282 @@ static void http_response_init(struct http_response *r, bool keep_alive)
 void http_respond_error(int status, struct http_response *r)
 {
 	http_response_init(r, false);
-	http_error_page(r, status, false);
+	http_error_page(r, status, false, "");
 }
 
-static void http_file_response(struct http_response *r, int fd,
-    const struct stat *st, const char *path, bool head_only)
+/* A captured header usable as one value: present, one line, not cut off. */
+static const char *http_single(const struct http_session *hs, enum http_hdr id)
 {
-	char modified[64], extra[96];
+	const struct http_hval *h = &hs->hdr[id];
 
-	http_date(st->st_mtime, modified, sizeof(modified));
-	snprintf(extra, sizeof(extra), "Last-Modified: %s\r\n", modified);
-	http_head(r, 200, http_content_type(path), (long long)st->st_size,
-	    extra);
-	if (head_only || st->st_size == 0) {
+	return h->lines == 1 && !h->overflow ? h->buf : NULL;
+}
+
+/* Strong validator from the inode, size and modification time (ns). */
+static void http_etag(const struct stat *st, char *buf, size_t size)
+{
+	snprintf(buf, size, "\"%llx-%llx-%llx.%lx\"",
+	    (unsigned long long)st->st_ino, (unsigned long long)st->st_size,
+	    (unsigned long long)st->st_mtim.tv_sec,
+	    (unsigned long)st->st_mtim.tv_nsec);
+}
+
+/*
+ * If-None-Match (RFC 9110 13.1.2): "*", or a list of entity tags compared
+ * weakly (W/ ignored on both sides; ours is strong).  A malformed list
+ * matches nothing, so the full response is sent.
+ */
+static bool http_none_match(const char *v, const char *etag)
+{
+	size_t elen = strlen(etag);
+	const char *q;
+
+	if (strcmp(v, "*") == 0)
+		return true;
+	for (;;) {
+		while (*v == ' ' || *v == '\t' || *v == ',')
+			v++;
+		if (*v == '\0')
+			return false;
+		if (v[0] == 'W' && v[1] == '/')
+			v += 2;
+		if (*v != '"' || (q = strchr(v + 1, '"')) == NULL)
+			return false;
+		if ((size_t)(q + 1 - v) == elen && memcmp(v, etag, elen) == 0)
+			return true;
+		v = q + 1;
+	}
+}
+
+/* Conditional GET/HEAD (RFC 9110 13.2.2 order): true for 304. */
+static bool http_not_modified(const struct http_session *hs,
+    const struct stat *st, const char *etag)
+{
+	const struct http_hval *inm = &hs->hdr[HTTP_H_IF_NONE_MATCH];
+	const char *v;
+	time_t t;
+
+	if (inm->lines > 0)     /* then If-Modified-Since is ignored */
+		return !inm->overflow && http_none_match(inm->buf, etag);
+	if ((v = http_single(hs, HTTP_H_IF_MODIFIED_SINCE)) == NULL ||
+	    !http_parse_date(v, &t))
+		return false;
+	return t >= st->st_mtim.tv_sec;
+}
+
+/*
+ * If-Range (RFC 9110 13.1.5): an entity tag must match strongly (a weak
+ * one never does), a date must equal Last-Modified.  Without If-Range the
+ * range applies.
+ */
+static bool http_if_range(const struct http_session *hs, const struct stat *st,
+    const char *etag)
+{
+	const char *v;
+	time_t t;
+
+	if (hs->hdr[HTTP_H_IF_RANGE].lines == 0)
+		return true;
+	if ((v = http_single(hs, HTTP_H_IF_RANGE)) == NULL)
+		return false;
+	if (v[0] == '"')
+		return strcmp(v, etag) == 0;
+	if (v[0] == 'W' && v[1] == '/')
+		return false;
+	return http_parse_date(v, &t) && t == st->st_mtim.tv_sec;
+}
+
+enum http_range {
+	HTTP_RANGE_WHOLE,       /* no usable Range: 200 with everything */
+	HTTP_RANGE_PART,        /* 206 */
+	HTTP_RANGE_UNSAT,       /* 416 */
+};
+
+/* Digits to a non-negative off_t, saturating; NULL if there are none. */
+static const char *http_number(const char *s, off_t *n)
+{
+	const char *start = s;
+	uint64_t v = 0;
+
+	while (*s >= '0' && *s <= '9') {
+		v = v > (uint64_t)INT64_MAX / 10 ? (uint64_t)INT64_MAX :
+		    v * 10 + (uint64_t)(*s - '0');
+		if (v > (uint64_t)INT64_MAX)
+			v = (uint64_t)INT64_MAX;
+		s++;
+	}
+	*n = (off_t)v;
+	return s == start ? NULL : s;
+}
+
+/*
+ * Range: bytes=... (RFC 9110 14.1.2, 14.2).  One range is served as 206;
+ * several, a syntax error or another unit mean the whole file (a server
+ * may ignore Range).
+ */
+static enum http_range http_range(const char *v, off_t size, off_t *first,
+    off_t *last)
+{
+	const char *s, *spec = NULL;
+	unsigned specs = 0;
+	off_t a, b;
+
+	if (strncasecmp(v, "bytes", 5) != 0)
+		return HTTP_RANGE_WHOLE;
+	for (s = v + 5; *s == ' ' || *s == '\t'; s++)
+		;
+	if (*s++ != '=')
+		return HTTP_RANGE_WHOLE;
+	/* Count the list's non-empty elements. */
+	for (;;) {
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		if (*s == '\0')
+			break;
+		if (specs++ == 0)
+			spec = s;
+		while (*s != '\0' && *s != ',')
+			s++;
+	}
+	if (specs != 1)
+		return HTTP_RANGE_WHOLE;
+	s = spec;
+	if (*s == '-') {
+		if ((s = http_number(s + 1, &b)) == NULL)
+			return HTTP_RANGE_WHOLE;
+		a = -1;
+	} else {
+		if ((s = http_number(s, &a)) == NULL || *s++ != '-')
+			return HTTP_RANGE_WHOLE;
+		b = -1;
+		if (*s >= '0' && *s <= '9') {
+			s = http_number(s, &b);
+			if (b < a)
+				return HTTP_RANGE_WHOLE;    /* invalid */
+		}
+	}
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s != '\0' && *s != ',')
+		return HTTP_RANGE_WHOLE;
+	if (a == -1) {          /* the last b bytes */
+		if (b == 0 || size == 0)
+			return HTTP_RANGE_UNSAT;
+		*first = b >= size ? 0 : size - b;
+		*last = size - 1;
+		return HTTP_RANGE_PART;
+	}
+	if (a >= size)
+		return HTTP_RANGE_UNSAT;
+	*first = a;
+	*last = b == -1 || b >= size ? size - 1 : b;
+	return HTTP_RANGE_PART;
+}
+
+/* The validators of a file response, and their header lines. */
+static void http_validators(struct http_response *r, const struct stat *st,
+    const char *etag)
+{
+	char modified[64];
+
+	http_date(st->st_mtim.tv_sec, modified, sizeof(modified));
+	http_add(r, "Last-Modified: %s\r\nETag: %s\r\n", modified, etag);
+}
+
+static void http_file_response(const struct http_session *hs,
+    struct http_response *r, int fd, const struct stat *st, const char *path,
+    bool head_only)
+{
+	char etag[96], extra[96];
+	off_t first = 0, last = st->st_size - 1;
+	enum http_range range = HTTP_RANGE_WHOLE;
+	const char *v;
+
+	http_etag(st, etag, sizeof(etag));
+	if (http_not_modified(hs, st, etag)) {
 		close(fd);
+		http_begin(r, 304);
+		http_validators(r, st, etag);
+		http_end(r);
 		return;
 	}
-	r->body_fd = fd;
-	r->body_len = st->st_size;
+	/* Range is defined for GET only (RFC 9110 14.2). */
+	if (!head_only && (v = http_single(hs, HTTP_H_RANGE)) != NULL &&
+	    http_if_range(hs, st, etag))
+		range = http_range(v, st->st_size, &first, &last);
+	if (range == HTTP_RANGE_UNSAT) {
+		close(fd);
+		snprintf(extra, sizeof(extra), "Content-Range: bytes */%lld\r\n",
+		    (long long)st->st_size);
+		http_error_page(r, 416, false, extra);
+		return;
+	}
+	if (range == HTTP_RANGE_PART &&
+	    lseek(fd, first, SEEK_SET) == (off_t)-1) {
+		close(fd);
+		http_error_page(r, 500, head_only, "");
+		return;
+	}
+	http_begin(r, range == HTTP_RANGE_PART ? 206 : 200);
+	http_add(r, "Content-Type: %s\r\nContent-Length: %lld\r\n",
+	    http_content_type(path), (long long)(last - first + 1));
+	if (range == HTTP_RANGE_PART)
+		http_add(r, "Content-Range: bytes %lld-%lld/%lld\r\n",
+		    (long long)first, (long long)last, (long long)st->st_size);
+	http_add(r, "Accept-Ranges: bytes\r\n");
+	http_validators(r, st, etag);
+	if (head_only || last < first) {
+		close(fd);
+	} else {
+		r->body_fd = fd;
+		r->body_len = last - first + 1;
+	}
+	http_end(r);
+}
+
+/*
+ * Location for a directory named without its slash: the path as sent,
+ * with a slash added and the query kept.  Leading slashes become one and
+ * bytes a browser might read as a scheme or host separator are escaped,
+ * so the target cannot be another site ("//host", "/\host").
+ */
+static void http_redirect(struct http_response *r, const struct http_target *t,
+    bool head_only)
+{
+	char loc[HTTP_HEAD_MAX / 2], line[HTTP_HEAD_MAX / 2 + 32];
+	size_t i, o = 0, skip = 0;
+	unsigned char c;
+	const char *src;
+	size_t len, part;
+
+	while (skip < t->path_len && t->path[skip] == '/')
+		skip++;
+	loc[o++] = '/';
+	for (part = 0; part < 2; part++) {
+		src = part == 0 ? t->path + skip : t->query;
+		len = part == 0 ? t->path_len - skip : t->query_len;
+		if (part == 1) {
+			if (src == NULL)
+				break;
+			loc[o++] = '?';
+		}
+		for (i = 0; i < len; i++) {
+			if (o + 5 >= sizeof(loc)) {
+				http_error_page(r, 414, head_only, "");
+				return;
+			}
+			c = (unsigned char)src[i];
+			if (c <= 0x20 || c >= 0x7f || c == '\\')
+				o += (size_t)snprintf(loc + o, 4, "%%%02X", c);
+			else
+				loc[o++] = (char)c;
+		}
+		if (part == 0)
+			loc[o++] = '/';
+	}
+	loc[o] = '\0';
+	snprintf(line, sizeof(line), "Location: %s\r\n", loc);
+	http_error_page(r, 301, head_only, line);
 }
 
 /* A generated body, handed over as a memory file like any other file. */
@@ -466,23 +1021,26 @@ static void http_generated(const struct http_site *site,
 	    write(fd, body, (size_t)n) != n || lseek(fd, 0, SEEK_SET) != 0) {
 		if (fd != -1)
 			close(fd);
-		http_error_page(r, 500, head_only);
+		http_error_page(r, 500, head_only, "");
 		return;
 	}
-	http_head(r, 200, "text/plain; version=0.0.4", (long long)n,
-	    "Cache-Control: no-store\r\n");
+	http_begin(r, 200);
+	http_add(r, "Content-Type: text/plain; version=0.0.4\r\n"
+	    "Content-Length: %d\r\nCache-Control: no-store\r\n", n);
 	if (head_only || n == 0) {
 		close(fd);
-		return;
+	} else {
+		r->body_fd = fd;
+		r->body_len = n;
 	}
-	r->body_fd = fd;
-	r->body_len = n;
+	http_end(r);
 }
 
 void http_respond(const struct http_site *site, const struct http_session *hs,
     bool closing, struct http_response *r)
 {
 	char path[HTTP_PATH_MAX], rel[HTTP_REL_MAX];
+	struct http_target t;
 	struct stat st;
 	int fd, status = 0;
 	bool head_only = hs->parser.method == HTTP_HEAD;
@@ -490,20 +1048,20 @@ void http_respond(const struct http_site *site, const struct http_session *hs,
 	/* After CONNECT or Upgrade the peer's next bytes are not HTTP/1.1. */
 	http_response_init(r, !closing && !hs->parser.upgrade &&
 	    http_should_keep_alive(&hs->parser));
-	if (hs->hosts > 1 || (hs->hosts == 0 && hs->parser.http_major == 1 &&
-	    hs->parser.http_minor >= 1)) {
+	if (hs->hdr[HTTP_H_HOST].lines > 1 || (hs->hdr[HTTP_H_HOST].lines == 0 &&
+	    hs->parser.http_major == 1 && hs->parser.http_minor >= 1)) {
 		r->keep_alive = false;  /* RFC 9112 3.2: Host required, once */
-		http_error_page(r, 400, false);
+		http_error_page(r, 400, false, "");
 		return;
 	}
 	if (hs->parser.method != HTTP_GET && !head_only) {
-		http_error_page(r, 405, false);
+		http_error_page(r, 405, false, "Allow: GET, HEAD\r\n");
 		return;
 	}
-	if (http_target(hs, path, sizeof(path), &status) == -1) {
+	if (http_target(hs, path, sizeof(path), &t, &status) == -1) {
 		if (status == 400)
 			r->keep_alive = false;
-		http_error_page(r, status, head_only);
+		http_error_page(r, status, head_only, "");
 		return;
 	}
 	if (site->metrics_path != NULL && strcmp(path, site->metrics_path) == 0) {
@@ -511,10 +1069,13 @@ void http_respond(const struct http_site *site, const struct http_session *hs,
 		return;
 	}
 	if ((fd = http_resolve(site, path, rel, &st, &status)) == -1) {
-		http_error_page(r, status, head_only);
+		if (status == 301)
+			http_redirect(r, &t, head_only);
+		else
+			http_error_page(r, status, head_only, "");
 		return;
 	}
-	http_file_response(r, fd, &st, rel, head_only);
+	http_file_response(hs, r, fd, &st, rel, head_only);
 }
 
 void http_response_clear(struct http_response *r)

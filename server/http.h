@@ -14,9 +14,28 @@
 
 #include <http_parser.h>
 
-/* Request line plus headers; larger requests get 431. */
-#define HTTP_MAX_HEADER 8192
-#define HTTP_HEAD_MAX   1024
+/* Defaults of struct http_limits (server_init() sets them). */
+#define HTTP_DEFAULT_REQUEST_LINE 8192
+#define HTTP_DEFAULT_HEADER_SIZE  16384
+#define HTTP_DEFAULT_HEADERS      100
+/*
+ * http-parser's own bound on a request head is global; it is set to this
+ * ceiling and the configured limits are enforced per request below it.
+ * A configured size above this still ends at 431 here.
+ */
+#define HTTP_HEADER_CEILING   (1024 * 1024)
+
+#define HTTP_HEAD_MAX   2048    /* a response's status line and headers */
+/* Request targets up to this long need no allocation (all, at the defaults). */
+#define HTTP_URL_INLINE HTTP_DEFAULT_REQUEST_LINE
+#define HTTP_HVAL_MAX   512     /* kept bytes of each header this server reads */
+
+/* Per-request bounds; a request beyond one is refused and the connection closed. */
+struct http_limits {
+	size_t max_request_line;        /* method, target and version: 414 */
+	size_t max_header_size;         /* request line and header lines: 431 */
+	unsigned max_headers;           /* header lines: 431 */
+};
 
 /*
  * Fill buf with a generated text body (len bytes at most); the number of
@@ -32,15 +51,41 @@ struct http_site {
 	void *metrics_arg;
 };
 
+/* The request headers the responses depend on. */
+enum http_hdr {
+	HTTP_H_HOST,
+	HTTP_H_IF_NONE_MATCH,
+	HTTP_H_IF_MODIFIED_SINCE,
+	HTTP_H_RANGE,
+	HTTP_H_IF_RANGE,
+	HTTP_H_COUNT,
+	HTTP_H_OTHER = HTTP_H_COUNT,
+};
+
+struct http_hval {
+	char buf[HTTP_HVAL_MAX];
+	size_t len;
+	unsigned lines;         /* how many header lines had this name */
+	bool overflow;          /* longer than buf: the header is not used */
+};
+
 struct http_session {
 	http_parser parser;
-	char url[HTTP_MAX_HEADER + 1];
-	size_t url_len;
-	char field[8];          /* start of the header name being parsed */
+	const struct http_limits *limits;
+	char *url;              /* the request target: url_inline, or allocated */
+	size_t url_len, url_cap;
+	char url_inline[HTTP_URL_INLINE + 1];
+	char field[24];         /* start of the header name being parsed */
 	size_t field_len;       /* its full length */
 	bool in_field;          /* the last callback was on_header_field */
-	unsigned hosts;         /* Host header lines seen */
+	enum http_hdr cur;      /* header whose value is arriving */
+	struct http_hval hdr[HTTP_H_COUNT];
+	unsigned nheaders;      /* header lines so far */
+	size_t head_size;       /* request line and headers as counted so far */
+	size_t raw_head;        /* bytes consumed before the head was complete */
+	int status;             /* set by a callback that refused the request */
 	bool started;           /* bytes of a request have arrived */
+	bool head_done;         /* the header block is complete */
 	bool complete;          /* a whole request is parsed (parser paused) */
 };
 
@@ -54,7 +99,7 @@ struct http_response {
 	char head[HTTP_HEAD_MAX];
 	size_t head_len;
 	int body_fd;            /* -1: no body beyond head */
-	off_t body_len;         /* bytes to send from body_fd */
+	off_t body_len;         /* bytes to send from body_fd's offset */
 	bool keep_alive;
 };
 
@@ -62,10 +107,16 @@ struct http_response {
 int http_site_open(struct http_site *site, const char *root);
 void http_site_close(struct http_site *site);
 
-/* Limit request heads to HTTP_MAX_HEADER; call once at start-up. */
+/* Set http-parser's global head bound; call once at start-up. */
 void http_global_init(void);
 
+/* A session under the default limits; the session must not move. */
 void http_session_init(struct http_session *hs);
+/* Other limits; they must outlive the session (read at every request). */
+void http_session_limits(struct http_session *hs,
+    const struct http_limits *limits);
+/* Free a target longer than HTTP_URL_INLINE, if one was allocated. */
+void http_session_free(struct http_session *hs);
 enum http_feed http_feed(struct http_session *hs, const char *buf, size_t len,
     size_t *used, int *status);
 /* Ready to parse the next (pipelined) request. */
@@ -79,7 +130,7 @@ bool http_idle(const struct http_session *hs);
  */
 void http_respond(const struct http_site *site, const struct http_session *hs,
     bool closing, struct http_response *r);
-/* A short error response that closes the connection (400, 431). */
+/* A short error response that closes the connection (400, 413, 414, 431). */
 void http_respond_error(int status, struct http_response *r);
 /* Release the response's file descriptor, if any. */
 void http_response_clear(struct http_response *r);

@@ -35,6 +35,13 @@ void server_init(struct server *s, struct ev_loop *ev)
 {
 	memset(s, 0, sizeof(*s));
 	s->ev = ev;
+	s->limits.max_request_line = HTTP_DEFAULT_REQUEST_LINE;
+	s->limits.max_header_size = HTTP_DEFAULT_HEADER_SIZE;
+	s->limits.max_headers = HTTP_DEFAULT_HEADERS;
+	s->timeouts.handshake = CONN_HANDSHAKE_TIMEOUT;
+	s->timeouts.header = CONN_HEADER_TIMEOUT;
+	s->timeouts.idle = CONN_IDLE_TIMEOUT;
+	s->timeouts.send = CONN_SEND_TIMEOUT;
 	ev_timer_init(&s->accept_retry, server_retry_cb, LOOP_RETRY_SECS, 0.0);
 	ev_timer_init(&s->drain, server_drain_cb, 10.0, 0.0);
 	ev_signal_init(&s->sigterm, server_signal_cb, SIGTERM);
@@ -50,6 +57,13 @@ void server_apply(struct server *s, const struct conf *c)
 {
 	s->max_conns = c->max_conns;
 	s->shutdown_timeout = c->shutdown_timeout;
+	s->limits.max_request_line = c->max_request_line;
+	s->limits.max_header_size = c->max_header_size;
+	s->limits.max_headers = c->max_headers;
+	s->timeouts.handshake = c->handshake_timeout;
+	s->timeouts.header = c->header_timeout;
+	s->timeouts.idle = c->idle_timeout;
+	s->timeouts.send = c->send_timeout;
 }
 
 void server_swap(struct server *s, struct gen *g)

@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 #include "conf.h"
+#include "conn.h"
 #include "http.h"
 
 struct conn;
@@ -56,6 +57,8 @@ struct server {
 	unsigned max_conns;
 	double shutdown_timeout;
 	bool stopping;
+	struct http_limits limits;      /* per request, read by http.c */
+	struct conn_timeouts timeouts;  /* per connection, read by conn.c */
 	struct accesslog *alog;         /* NULL: off */
 	struct server_stats st;         /* touched by the loop thread only */
 	/* the application's part of reload and log reopening */
