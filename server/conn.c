@@ -24,6 +24,11 @@
 
 #include <openssl/err.h>
 
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "accesslog.h"
 #include "conn.h"
 #include "hk.h"
 #include "http.h"
@@ -59,6 +64,13 @@ struct conn {
 	uint32_t magic;
 	struct server *srv;
 	struct gen *gen;        /* the configuration it was accepted under */
+	char peer[INET6_ADDRSTRLEN];    /* client address, for the access log */
+	struct timespec req_wall;       /* request started (CLOCK_REALTIME) */
+	struct timespec req_mono;       /* and CLOCK_MONOTONIC */
+	bool req_timed;                 /* req_* hold this request's start */
+	int resp_status;                /* status of the response being sent */
+	size_t resp_head;               /* bytes of it that are the head */
+	long long resp_sent;            /* bytes of it written so far */
 	struct conn *prev, *next;
 	int fd;
 	SSL *ssl;
@@ -81,6 +93,7 @@ struct conn {
 };
 
 static void conn_drive(struct conn *c);
+static void conn_log(struct conn *c);
 
 /* The negotiated version, for the counters; VER_OTHER before ServerHello. */
 static int conn_version(const struct conn *c)
@@ -145,6 +158,8 @@ static void conn_free(struct conn *c)
 
 	if (c->state == CONN_HANDSHAKE)
 		s->st.handshake_failures[conn_version(c)]++;
+	if (c->state == CONN_WRITE)
+		conn_log(c);    /* cut short: what was sent */
 	ev_io_stop(s->ev, &c->io);
 	ev_timer_stop(s->ev, &c->timer);
 	conn_async_stop(c);
@@ -215,8 +230,20 @@ static enum conn_next conn_handshake(struct conn *c)
 
 	ERR_clear_error();
 	ret = SSL_do_handshake(c->ssl);
-	if (ret != 1)
-		return conn_tls_next(c, ret);
+	if (ret != 1) {
+		unsigned long code = ERR_peek_last_error();
+		enum conn_next next = conn_tls_next(c, ret);
+
+		/* Why a handshake failed, once, for the error log (info). */
+		if (next == NEXT_CLOSE && log_enabled(LOG_LEVEL_INFO)) {
+			const char *why = code ? ERR_reason_error_string(code) :
+			    NULL;
+
+			log_info("handshake with %s failed: %s", c->peer,
+			    why != NULL ? why : "connection closed by the client");
+		}
+		return next;
+	}
 	if (SSL_session_reused(c->ssl))
 		c->srv->st.resumed[conn_version(c)]++;
 	else
@@ -251,8 +278,56 @@ static int conn_fill(struct conn *c)
 	return 0;
 }
 
+/* One access log line for the response now finished (or cut short). */
+static void conn_log(struct conn *c)
+{
+	struct access_entry e;
+	struct timespec now;
+	const struct site_rt *site = site_of(c->ssl);
+	const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+	char proto[32], *target = NULL;
+	bool have_line = c->http.url_len > 0 || c->http.complete;
+
+	if (c->srv->alog == NULL || !c->req_timed)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	memset(&e, 0, sizeof(e));
+	e.client_addr = c->peer;
+	e.start = c->req_wall;
+	if (have_line) {
+		snprintf(proto, sizeof(proto), "HTTP/%u.%u",
+		    c->http.parser.http_major, c->http.parser.http_minor);
+		e.method = http_method_str(c->http.parser.method);
+		target = strndup(c->http.url, c->http.url_len);
+		e.target = target;
+		e.protocol = proto;
+		e.referer = http_header(&c->http, HTTP_H_REFERER);
+		e.user_agent = http_header(&c->http, HTTP_H_USER_AGENT);
+	}
+	e.status = c->resp_status;
+	e.bytes = c->resp_sent > (long long)c->resp_head ?
+	    c->resp_sent - (long long)c->resp_head : 0;
+	e.tls_version = SSL_get_version(c->ssl);
+	e.cipher = SSL_get_cipher_name(c->ssl);
+	e.sni = sni;
+	e.resumed = SSL_session_reused(c->ssl);
+	e.request_secs = (double)(now.tv_sec - c->req_mono.tv_sec) +
+	    (double)(now.tv_nsec - c->req_mono.tv_nsec) / 1e9;
+	e.site = site != NULL ? site->name : NULL;
+	accesslog_write(c->srv->alog, &e);
+	free(target);
+	c->req_timed = false;
+}
+
 static enum conn_next conn_start_response(struct conn *c)
 {
+	const char *end = memmem(c->resp.head, c->resp.head_len, "\r\n\r\n", 4);
+
+	c->resp_status = c->resp.head_len > 12 ? atoi(c->resp.head + 9) : 0;
+	c->resp_head = end != NULL ? (size_t)(end - c->resp.head) + 4 :
+	    c->resp.head_len;
+	c->resp_sent = 0;
+	c->srv->st.requests++;
 	memcpy(c->out, c->resp.head, c->resp.head_len);
 	c->out_off = 0;
 	c->out_len = c->resp.head_len;
@@ -271,6 +346,11 @@ static enum conn_next conn_parse(struct conn *c)
 	int status = 400;
 	enum http_feed r;
 
+	if (!c->req_timed) {
+		clock_gettime(CLOCK_REALTIME, &c->req_wall);
+		clock_gettime(CLOCK_MONOTONIC, &c->req_mono);
+		c->req_timed = true;
+	}
 	r = http_feed(&c->http, c->in + c->in_off, c->in_len - c->in_off,
 	    &used, &status);
 	c->in_off += used;
@@ -315,6 +395,7 @@ static enum conn_next conn_response_done(struct conn *c)
 {
 	bool keep_alive = c->resp.keep_alive && !c->closing;
 
+	conn_log(c);
 	http_response_clear(&c->resp);
 	if (!keep_alive) {
 		c->state = CONN_SHUTDOWN;
@@ -343,6 +424,7 @@ static enum conn_next conn_write(struct conn *c)
 	if (n <= 0)
 		return conn_tls_next(c, n);
 	c->out_off += (size_t)n;
+	c->resp_sent += n;
 	conn_timeout(c, c->srv->timeouts.send);
 	return NEXT_RUN;
 }
@@ -547,6 +629,25 @@ static struct conn *conn_alloc(struct server *s, int fd)
 	return c;
 }
 
+/* The client's address as text, for the access log. */
+static void conn_peer_name(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const void *a = NULL;
+
+	strcpy(c->peer, "-");
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == -1)
+		return;
+	if (ss.ss_family == AF_INET)
+		a = &((struct sockaddr_in *)&ss)->sin_addr;
+	else if (ss.ss_family == AF_INET6)
+		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	if (a == NULL || inet_ntop(ss.ss_family, a, c->peer,
+	    sizeof(c->peer)) == NULL)
+		strcpy(c->peer, "-");
+}
+
 int conn_new(struct server *s, int fd)
 {
 	struct conn *c;
@@ -563,6 +664,7 @@ int conn_new(struct server *s, int fd)
 		close(fd);
 		return -1;
 	}
+	conn_peer_name(c);
 	SSL_set_accept_state(c->ssl);
 	conn_link(s, c);
 	ev_timer_start(s->ev, &c->timer);

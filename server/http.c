@@ -90,6 +90,8 @@ static const struct {
 	{ "if-modified-since", HTTP_H_IF_MODIFIED_SINCE },
 	{ "range",             HTTP_H_RANGE },
 	{ "if-range",          HTTP_H_IF_RANGE },
+	{ "referer",           HTTP_H_REFERER },
+	{ "user-agent",        HTTP_H_USER_AGENT },
 };
 
 static enum http_hdr http_hdr_id(const struct http_session *hs)
@@ -740,6 +742,11 @@ static const char *http_single(const struct http_session *hs, enum http_hdr id)
 	const struct http_hval *h = &hs->hdr[id];
 
 	return h->lines == 1 && !h->overflow ? h->buf : NULL;
+}
+
+const char *http_header(const struct http_session *hs, enum http_hdr id)
+{
+	return id < HTTP_H_COUNT ? http_single(hs, id) : NULL;
 }
 
 /* Strong validator from the inode, size and modification time (ns). */

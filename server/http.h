@@ -58,6 +58,8 @@ enum http_hdr {
 	HTTP_H_IF_MODIFIED_SINCE,
 	HTTP_H_RANGE,
 	HTTP_H_IF_RANGE,
+	HTTP_H_REFERER,         /* for the access log */
+	HTTP_H_USER_AGENT,
 	HTTP_H_COUNT,
 	HTTP_H_OTHER = HTTP_H_COUNT,
 };
@@ -132,6 +134,9 @@ void http_respond(const struct http_site *site, const struct http_session *hs,
     bool closing, struct http_response *r);
 /* A short error response that closes the connection (400, 413, 414, 431). */
 void http_respond_error(int status, struct http_response *r);
+/* A request header read once, or NULL (absent, repeated, too long). */
+const char *http_header(const struct http_session *hs, enum http_hdr id);
+
 /* Release the response's file descriptor, if any. */
 void http_response_clear(struct http_response *r);
 

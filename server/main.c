@@ -29,6 +29,7 @@
 #include <ev.h>
 #include <openssl/ssl.h>
 
+#include "accesslog.h"
 #include "admin.h"
 #include "cfg.h"
 #include "conf.h"
@@ -358,6 +359,20 @@ static int app_check(struct conf *c)
 	return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* Open the access log named by path (NULL: off), replacing the current one. */
+static int app_access_log(struct server *s, const char *path)
+{
+	struct accesslog *l = NULL;
+
+	if (path != NULL && accesslog_open(&l, path) == -1) {
+		log_error("access-log '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	accesslog_close(s->alog);
+	s->alog = l;
+	return 0;
+}
+
 static int app_start(struct app *a, struct conf *c)
 {
 	struct conf_errors err;
@@ -395,6 +410,8 @@ static int app_start(struct app *a, struct conf *c)
 			return -1;
 		a->pid_written = true;
 	}
+	if (app_access_log(&a->srv, a->srv.gen->conf.access_log) != 0)
+		return -1;
 	server_announce(&a->srv);
 	/* Only now: a failed start-up must print exactly one line. */
 	tokens_set_logger(&a->tk, NULL);
@@ -403,6 +420,11 @@ static int app_start(struct app *a, struct conf *c)
 }
 
 /* ---- reload ---- */
+
+static bool same_path(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
 
 static void app_reload(struct server *s)
 {
@@ -446,11 +468,15 @@ static void app_reload(struct server *s)
 	    g->conf.nadmin != s->gen->conf.nadmin)
 		log_error("warning: listen and admin-listen changes take effect "
 		    "at the next restart");
+	if (!same_path(g->conf.access_log, s->gen->conf.access_log) &&
+	    app_access_log(s, g->conf.access_log) != 0)
+		log_error("warning: the access log stays as it was");
 	server_swap(s, g);
 	gen_unref(g);
 	s->st.reloads_ok++;
 	log_info("reloaded: configuration %lu serves %zu site%s", s->gen->id,
 	    s->gen->nsites, s->gen->nsites == 1 ? "" : "s");
+	log_set_level((enum log_level)s->gen->conf.log_level);
 }
 
 /* ---- logs ---- */
@@ -488,6 +514,8 @@ static void app_reopen(struct server *s)
 {
 	if (log_reopen() == -1)
 		log_error("reopening the error log: %s", strerror(errno));
+	if (accesslog_reopen(s->alog) == -1)
+		log_error("reopening the access log: %s", strerror(errno));
 }
 
 /* ---- daemon ---- */
@@ -574,6 +602,8 @@ static int daemonise(void)
 static void app_free(struct app *a)
 {
 	server_close(&a->srv);
+	accesslog_close(a->srv.alog);
+	a->srv.alog = NULL;
 	tokens_free(&a->tk);
 	tickets_free(a->tickets);
 	if (a->srv.ev != NULL)
@@ -623,8 +653,12 @@ int main(int argc, char **argv)
 		a.srv.on_reload = app_reload;
 		a.srv.on_reopen = app_reopen;
 		if (app_logs(&a.srv.gen->conf) == 0) {
+			log_info("serving %zu site%s (configuration %lu, pid %ld)",
+			    a.srv.gen->nsites, a.srv.gen->nsites == 1 ? "" : "s",
+			    a.srv.gen->id, (long)getpid());
 			daemon_ready();
 			server_run(&a.srv);
+			log_info("stopped");
 			rc = EXIT_SUCCESS;
 		}
 	}
