@@ -1,7 +1,9 @@
 /*
  * hsbench.c - a TLS handshake load client.  Every request is a new TCP
  * connection and a full handshake (no tickets, no session cache), so it
- * measures what a TLS server's private key costs it.  Prints one
+ * measures what a TLS server's private key costs it; with --resume each
+ * connection resumes the session of the one before (tickets), which
+ * measures what resumption saves.  Prints one
  * key=value line; latency is from connect() to the end of the handshake.
  */
 #include "config.h"
@@ -20,7 +22,7 @@
 enum {
 	OPT_CONNECT = BENCH_OPT_NEXT, OPT_CONCURRENCY, OPT_THREADS,
 	OPT_DURATION, OPT_REQUESTS, OPT_RATE, OPT_TIMEOUT, OPT_PATH,
-	OPT_NOREQ, OPT_LINGER0, OPT_STRICT, OPT_HELP
+	OPT_NOREQ, OPT_LINGER0, OPT_STRICT, OPT_RESUME, OPT_HELP
 };
 
 static const struct option longopts[] = {
@@ -35,6 +37,7 @@ static const struct option longopts[] = {
 	{ "no-request", no_argument, NULL, OPT_NOREQ },
 	{ "linger0", no_argument, NULL, OPT_LINGER0 },
 	{ "strict", no_argument, NULL, OPT_STRICT },
+	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "help", no_argument, NULL, OPT_HELP },
 	TLS_LONGOPTS,
 	{ NULL, 0, NULL, 0 }
@@ -65,6 +68,8 @@ static void usage(FILE *f)
 	    "  --no-request           handshake only, then close_notify\n"
 	    "  --linger0              close with RST (no TIME_WAIT)\n"
 	    "  --strict               exit 1 if any connection failed\n"
+	    "  --resume               accept session tickets and resume each new\n"
+	    "                         connection from the last one (per thread)\n"
 	    TLS_USAGE
 	    "\nOutput: handshakes= errors= hs_per_s= p50_ms= p99_ms= max_ms= "
 	    "...\n", f);
@@ -122,6 +127,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_CONNECT: o->connect = optarg; break;
 		case OPT_PATH: o->path = optarg; break;
 		case OPT_NOREQ: o->no_request = 1; break;
+		case OPT_RESUME: o->cfg.resume = 1; break;
 		case OPT_LINGER0: o->cfg.linger0 = 1; break;
 		case OPT_STRICT: o->strict = 1; break;
 		case OPT_HELP: usage(stdout); exit(0);
@@ -154,6 +160,14 @@ static int setup(struct opts *o)
 		return -1;
 	if ((c->ctx = tls_client_ctx(&c->tls)) == NULL)
 		return -1;
+	if (c->resume) {
+		/* TLS 1.3 tickets come after the handshake: read a response. */
+		if (o->no_request) {
+			bench_err("--resume needs a request (not --no-request)");
+			return -1;
+		}
+		SSL_CTX_clear_options(c->ctx, SSL_OP_NO_TICKET);
+	}
 	if (!o->no_request &&
 	    (c->request = http_request(&c->target, o->path, 1, &c->reqlen)) == NULL) {
 		bench_err("out of memory");
@@ -191,7 +205,7 @@ static double cpu_seconds(void)
 }
 
 struct total {
-	long long hs, ok, abandoned, late, err[E_NKINDS], errors;
+	long long hs, ok, abandoned, late, resumed, err[E_NKINDS], errors;
 	uint64_t t_last;
 	struct samples lat;
 	char first_err[E_NKINDS][200];  /* copied: the workers are freed */
@@ -206,6 +220,7 @@ static void add_worker(struct total *s, const struct hb_worker *w)
 	s->ok += w->ok;
 	s->abandoned += w->abandoned;
 	s->late += w->late;
+	s->resumed += w->resumed;
 	for (k = 0; k < E_NKINDS; k++) {
 		s->err[k] += w->err[k];
 		s->errors += w->err[k];
@@ -230,12 +245,13 @@ static void report(struct total *s, const struct hb_cfg *c, uint64_t t0,
 	printf("handshakes=%lld errors=%lld hs_per_s=%.1f p50_ms=%.3f "
 	    "p99_ms=%.3f max_ms=%.3f elapsed_s=%.3f concurrency=%d threads=%d "
 	    "completed=%lld err_connect=%lld err_tls=%lld err_http=%lld "
-	    "err_timeout=%lld abandoned=%lld late=%lld client_cpu_s=%.3f\n",
+	    "err_timeout=%lld abandoned=%lld late=%lld resumed=%lld "
+	    "client_cpu_s=%.3f\n",
 	    s->hs, s->errors, el > 0 ? s->hs / el : 0.0,
 	    samples_ms(&s->lat, 50), samples_ms(&s->lat, 99),
 	    samples_ms(&s->lat, 100), el, c->concurrency, c->threads, s->ok,
 	    s->err[E_CONNECT], s->err[E_TLS], s->err[E_HTTP], s->err[E_TIMEOUT],
-	    s->abandoned, s->late, cpu);
+	    s->abandoned, s->late, s->resumed, cpu);
 	fflush(stdout);
 	for (k = 0; k < E_NKINDS; k++)
 		if (s->first_err[k][0] != '\0')

@@ -22,6 +22,7 @@ struct hb_cfg {
 	double rate;            /* handshakes/s cap over all threads; 0 none */
 	int timeout_ms;
 	int linger0;
+	int resume;             /* resume from the last ticket each thread got */
 };
 
 /* Error classes, counted separately so a report says what failed. */
@@ -37,6 +38,7 @@ struct hb_worker {
 	uint64_t t0, t_end;     /* common start; end of the window (0: none) */
 	/* results */
 	long long hs, ok, abandoned, late;  /* handshakes, full successes */
+	long long resumed;      /* handshakes that resumed a session */
 	long long err[E_NKINDS];
 	char first_err[E_NKINDS][200];
 	struct samples lat;

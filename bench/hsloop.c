@@ -51,6 +51,7 @@ struct loop {
 	long long started;
 	uint64_t next_due, interval, last_scan;
 	int no_pwait2;          /* the kernel lacks epoll_pwait2 */
+	SSL_SESSION *sess;      /* --resume: the newest resumable session */
 };
 
 static const char *state_name(enum cstate st)
@@ -95,8 +96,24 @@ static void close_conn(struct loop *l, struct conn *c, int clean)
 	ERR_clear_error();
 }
 
+/* --resume: keep the connection's session (with its ticket) for the next. */
+static void keep_session(struct loop *l, struct conn *c)
+{
+	SSL_SESSION *s;
+
+	if (!l->cfg->resume || (s = SSL_get1_session(c->ssl)) == NULL)
+		return;
+	if (!SSL_SESSION_is_resumable(s)) {
+		SSL_SESSION_free(s);
+		return;
+	}
+	SSL_SESSION_free(l->sess);
+	l->sess = s;
+}
+
 static void conn_ok(struct loop *l, struct conn *c)
 {
+	keep_session(l, c);
 	l->w->ok++;
 	l->w->t_last = bench_now_ns();
 	close_conn(l, c, 1);
@@ -177,7 +194,8 @@ static int conn_connected(struct loop *l, struct conn *c)
 	}
 	if ((c->ssl = SSL_new(l->cfg->ctx)) == NULL ||
 	    !SSL_set_fd(c->ssl, c->fd) ||
-	    tls_conn_setup(c->ssl, &l->cfg->tls, l->cfg->target.host) == -1) {
+	    tls_conn_setup(c->ssl, &l->cfg->tls, l->cfg->target.host) == -1 ||
+	    (l->sess != NULL && !SSL_set_session(c->ssl, l->sess))) {
 		char eb[200];
 
 		conn_fail(l, c, E_TLS, "SSL_new: %s", tls_errstr(eb, sizeof(eb)));
@@ -202,6 +220,8 @@ static int conn_handshake(struct loop *l, struct conn *c)
 	 */
 	c->t_hs = bench_now_ns();
 	l->w->hs++;
+	if (SSL_session_reused(c->ssl))
+		l->w->resumed++;
 	if (samples_add(&l->w->lat, c->t_hs - c->t_connect) == -1)
 		l->w->failed = 1;
 	if (l->cfg->request == NULL) {
@@ -469,6 +489,7 @@ void *hb_worker_run(void *arg)
 	}
 	loop_run(&l);
 	abandon_all(&l);
+	SSL_SESSION_free(l.sess);
 	free(l.conns);
 	close(l.epfd);
 	/* OpenSSL keeps a per-thread error queue; free it with the thread. */

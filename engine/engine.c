@@ -201,15 +201,37 @@ open_token(struct hk_engine *e, const char *s, const char *module,
 		goto end;
 	}
 	e->err[0] = '\0';
-	e->pin = read_pin(e, uri, pin_file);
-	if (e->pin == NULL && e->err[0] != '\0')
-		goto end;
+	if (!e->pin_read) {
+		e->pin = read_pin(e, uri, pin_file);
+		if (e->pin == NULL && e->err[0] != '\0')
+			goto end;
+	}
 	if ((e->module = strdup(m)) == NULL)
 		goto end;
-	e->p11 = hk_p11_open(m, s, e->pin, e->log, e->log_arg, e->err,
-	    sizeof(e->err));
+	e->p11 = hk_p11_open(m, s, e->pin, &e->metrics, e->log, e->log_arg,
+	    e->err, sizeof(e->err));
 	rc = e->p11 != NULL ? start_pool(e) : -1;
 end:
+	p11_kit_uri_free(uri);
+	return rc;
+}
+
+int
+hk_engine_read_pin(struct hk_engine *e, const char *s, const char *pin_file)
+{
+	P11KitUri *uri;
+	int rc = -1;
+
+	if (e->pin_read || e->p11 != NULL)
+		return 0;
+	if ((uri = hk_uri_parse(s, e->err, sizeof(e->err))) == NULL)
+		return -1;
+	e->err[0] = '\0';
+	e->pin = read_pin(e, uri, pin_file);
+	if (e->pin != NULL || e->err[0] == '\0') {
+		e->pin_read = 1;
+		rc = 0;
+	}
 	p11_kit_uri_free(uri);
 	return rc;
 }
@@ -344,11 +366,26 @@ check_mechanisms(struct hk_engine *e, struct hk_key *k)
 	return 0;
 }
 
+/* A key already loaded for the same token object (CKA_ID, label, public key). */
+static struct hk_key *
+same_key(struct hk_engine *e, const struct hk_key *k)
+{
+	struct hk_key *o;
+
+	for (o = e->keys; o != NULL; o = o->next)
+		if (o->id_len == k->id_len &&
+		    (k->id_len == 0 || memcmp(o->id, k->id, k->id_len) == 0) &&
+		    strcmp(o->label, k->label) == 0 &&
+		    EVP_PKEY_eq(o->pub, k->pub) == 1)
+			return o;
+	return NULL;
+}
+
 struct hk_key *
 hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
     const char *pin_file, X509 *cert)
 {
-	struct hk_key *list = NULL, *k = NULL;
+	struct hk_key *list = NULL, *k = NULL, *known;
 	int n;
 
 	if (open_token(e, uri, module, pin_file) != 0)
@@ -358,6 +395,13 @@ hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
 		return NULL;
 	if ((k = choose(e, &list, n, cert, uri)) == NULL)
 		goto err;
+	if ((known = same_key(e, k)) != NULL) {
+		/* Loaded before (a reload names it again): one key, one
+		 * session copy, however often the configuration is read. */
+		hk_key_free(k);
+		free_list(list);
+		return known;
+	}
 	k->e = e;
 	if ((k->uri = canonical_uri(e->p11, k)) == NULL ||
 	    hk_key_make_pkey(k) != 0) {

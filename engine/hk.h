@@ -66,11 +66,26 @@ struct hk_key *hk_engine_load_key(struct hk_engine *e, const char *uri,
     const char *module, const char *pin_file, X509 *cert);
 
 /*
+ * Read the PIN for the token of a key URI now (pin_file, or the URI's
+ * pin-source), before the module is loaded: a server reads its PIN files
+ * and then drops privileges before any PKCS#11 call.  The first
+ * hk_engine_load_key() then uses this PIN.  0, or -1 (hk_engine_error()).
+ */
+int hk_engine_read_pin(struct hk_engine *e, const char *uri,
+    const char *pin_file);
+
+/*
  * A certificate stored on the token, named by a URI with type=cert (same
  * module, PIN and token rules as hk_engine_load_key; loads the token).
  */
 X509 *hk_engine_load_cert(struct hk_engine *e, const char *uri,
     const char *module, const char *pin_file);
+
+/*
+ * The token= label of a PKCS#11 URI: 1 and label set, 0 when the URI names
+ * no token label, -1 when it is not a valid URI (or the label is too long).
+ */
+int hk_uri_token_label(const char *uri, char *label, size_t len);
 
 /* The EVP_PKEY for libssl/libcrypto, owned by the key: EVP_PKEY_up_ref() to keep it. */
 EVP_PKEY *hk_key_pkey(const struct hk_key *k);
@@ -135,5 +150,59 @@ struct hk_stats {
 	uint64_t session_replacements;
 };
 void hk_engine_stats(const struct hk_engine *e, struct hk_stats *st);
+
+/*
+ * Metrics, read without stopping the engine (atomic counters; the readers
+ * take no lock a key operation waits for).  Readers may see one operation
+ * counted in one figure and not yet in another; each figure only grows.
+ */
+
+/*
+ * Latency of token key operations: every C_SignInit + C_Sign and every
+ * C_DecryptInit + C_Decrypt the engine makes (worker pool or synchronous),
+ * measured around the module calls, retries after a mended fault counted
+ * as operations of their own.  bucket[i] counts operations that took at
+ * most hk_latency_bounds[i] seconds, cumulatively (Prometheus "le"
+ * buckets), so bucket[HK_LATENCY_BUCKETS - 1] == count.  sum is in seconds.
+ */
+#define HK_LATENCY_BUCKETS 13
+extern const double hk_latency_bounds[HK_LATENCY_BUCKETS]; /* last: INFINITY */
+struct hk_latency {
+	uint64_t bucket[HK_LATENCY_BUCKETS];
+	uint64_t count;
+	double sum;
+};
+void hk_engine_latency(const struct hk_engine *e, struct hk_latency *out);
+
+/*
+ * Token faults: each non-OK CKR value the module returned in a key
+ * operation (C_OpenSession for a pooled session, C_SignInit, C_Sign,
+ * C_DecryptInit, C_Decrypt), by name ("CKR_DEVICE_ERROR"; unlisted codes
+ * "CKR_0x%08lx").  fn is called once per distinct value seen, in the order
+ * first seen; values beyond the table's 32 are counted under "other".
+ * Called from the caller's thread, before hk_engine_faults returns.
+ */
+typedef void (*hk_fault_fn)(void *arg, const char *ckr_name, uint64_t count);
+void hk_engine_faults(const struct hk_engine *e, hk_fault_fn fn, void *arg);
+
+/*
+ * Key operations by key and mechanism, successful and failed (failed: the
+ * token refused, the queue was full, the deadline passed or the connection
+ * went away).  Mechanisms: "rsa-pkcs", "rsa-pss" (CKM_RSA_PKCS_PSS),
+ * "rsa-pss-raw" (PSS encoded here, raw RSA on the token), "ecdsa",
+ * "rsa-decrypt-raw" (TLS 1.2 RSA key exchange; a ciphertext judged bad in
+ * constant time still counts as ok).  fn is called for every loaded key
+ * and every mechanism with a non-zero count; a key with no operations yet
+ * is not reported.  The key list itself is read without a lock: call this
+ * from the thread that loads keys, or once loading is done.
+ */
+typedef void (*hk_keyop_fn)(void *arg, const char *key_uri,
+    const char *key_label, const char *mechanism, uint64_t ok,
+    uint64_t failed);
+void hk_engine_key_ops(const struct hk_engine *e, hk_keyop_fn fn, void *arg);
+
+/* The label of the engine's token; "" before a key or certificate has been
+ * loaded from it. */
+const char *hk_engine_token_label(const struct hk_engine *e);
 
 #endif /* HK_H */

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include "hk.h"
+#include "hk_metrics.h"
 
 #define HK_KEY_MAGIC 0x686b6b79u /* "hkky" */
 #define HK_ERRLEN 512
@@ -63,6 +64,7 @@ struct hk_key {
 	int rsa_kx;             /* RSA key exchange checked and enabled */
 	enum hk_pss pss;
 	struct hk_key *next;
+	struct hk_keyop_counts ops;     /* metrics.c */
 };
 
 struct hk_pool;
@@ -76,6 +78,7 @@ struct hk_engine {
 	struct hk_pool_config pool_cfg;
 	char *module;
 	struct hk_pin *pin;
+	int pin_read;           /* hk_engine_read_pin() ran: keep its PIN */
 	struct hk_p11 *p11;
 	struct hk_key *keys;
 	atomic_uint_fast64_t sign_ok;
@@ -83,6 +86,7 @@ struct hk_engine {
 	atomic_uint_fast64_t decrypt_ok;
 	atomic_uint_fast64_t decrypt_failed;
 	atomic_uint_fast64_t ops_cancelled;
+	struct hk_metrics metrics;      /* metrics.c */
 };
 
 /* error.c */
@@ -102,8 +106,8 @@ void hk_pin_wipe(struct hk_pin *pin);
 
 /* p11.c, p11_ops.c, recover.c: the PKCS#11 boundary. */
 struct hk_p11 *hk_p11_open(const char *module, const char *uri,
-    const struct hk_pin *pin, hk_log_fn log, void *log_arg, char *err,
-    size_t errlen);
+    const struct hk_pin *pin, struct hk_metrics *metrics, hk_log_fn log,
+    void *log_arg, char *err, size_t errlen);
 int hk_p11_same_token(struct hk_p11 *p, const char *uri);
 const char *hk_p11_token_label(const struct hk_p11 *p);
 void hk_p11_close(struct hk_p11 *p);

@@ -189,6 +189,25 @@ sign_async(const struct hk_key *k, struct hk_op *op, int efd,
 	return rc;
 }
 
+/* Counters are the one part of a key that changes while it is in use. */
+static void
+count_op(const struct hk_key *k, enum hk_keyop op, int ok)
+{
+	hk_keyop_count((struct hk_keyop_counts *)&k->ops, op, ok);
+}
+
+static enum hk_keyop
+keyop_of(enum hk_mech mech)
+{
+	switch (mech) {
+	case HK_MECH_RSA_PKCS:  return HK_KEYOP_RSA_PKCS;
+	case HK_MECH_RSA_PSS:   return HK_KEYOP_RSA_PSS;
+	case HK_MECH_RSA_RAW:   return HK_KEYOP_RSA_PSS_RAW;
+	case HK_MECH_ECDSA:     break;
+	}
+	return HK_KEYOP_ECDSA;
+}
+
 int
 hk_key_sign(const struct hk_key *k, enum hk_mech mech, int md_nid,
     int saltlen, const unsigned char *dgst, size_t dlen,
@@ -208,6 +227,7 @@ hk_key_sign(const struct hk_key *k, enum hk_mech mech, int md_nid,
 		rc = hk_p11_sign(e->p11, k, mech, md_nid, saltlen, dgst, dlen,
 		    sig, siglen, err, sizeof(err));
 	}
+	count_op(k, keyop_of(mech), rc == 0);
 	if (rc != 0) {
 		atomic_fetch_add(&e->sign_failed, 1);
 		if (rc == -1)
@@ -281,6 +301,7 @@ hk_key_decrypt_premaster(const struct hk_key *k, const unsigned char *in,
 	if (rv == 0)
 		rc = hk_tls_premaster(em, (size_t)klen, client_version,
 		    alt_version, rnd, out);
+	count_op(k, HK_KEYOP_RSA_DECRYPT_RAW, rc == 0);
 	if (rc == 0)
 		atomic_fetch_add(&k->e->decrypt_ok, 1);
 	else

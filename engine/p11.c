@@ -80,40 +80,114 @@ open_library(struct hk_p11 *p, char *err, size_t errlen)
 	return 0;
 }
 
-/* C_Initialize (through libp11) and the slot list. */
+/*
+ * One libp11 context per module path in the process, shared by every
+ * token of that module (several token blocks may name the same module,
+ * e.g. two SoftHSM tokens).  C_Initialize runs when the first user loads
+ * it and C_Finalize when the last one unloads it, so recovering one token
+ * never finalizes the module under another token's sessions.
+ */
+struct hk_module {
+	char *path;
+	PKCS11_CTX *ctx;
+	int users;
+	struct hk_module *next;
+};
+
+static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hk_module *modules;
+
+static struct hk_module *
+module_get(const char *path, char *err, size_t errlen)
+{
+	struct hk_module *m;
+
+	for (m = modules; m != NULL; m = m->next)
+		if (strcmp(m->path, path) == 0)
+			break;
+	if (m == NULL) {
+		if ((m = calloc(1, sizeof(*m))) == NULL ||
+		    (m->path = strdup(path)) == NULL) {
+			free(m);
+			hk_fmterr(err, errlen, "out of memory");
+			return NULL;
+		}
+		m->next = modules;
+		modules = m;
+	}
+	if (m->users == 0) {
+		if ((m->ctx = PKCS11_CTX_new()) == NULL ||
+		    PKCS11_CTX_load(m->ctx, path) != 0) {
+			if (m->ctx != NULL)
+				PKCS11_CTX_free(m->ctx);
+			m->ctx = NULL;
+			hk_fmterr(err, errlen, "PKCS#11 module '%s': "
+			    "C_Initialize failed", path);
+			return NULL;
+		}
+	}
+	m->users++;
+	return m;
+}
+
+static void
+module_put(PKCS11_CTX *ctx)
+{
+	struct hk_module **pp, *m;
+
+	for (pp = &modules; (m = *pp) != NULL; pp = &m->next)
+		if (m->ctx == ctx)
+			break;
+	if (m == NULL || --m->users > 0)
+		return;
+	PKCS11_CTX_unload(m->ctx);
+	PKCS11_CTX_free(m->ctx);
+	*pp = m->next;
+	free(m->path);
+	free(m);
+}
+
+/* C_Initialize (through libp11, once per module) and the slot list. */
 int
 hk_p11_load(struct hk_p11 *p, char *err, size_t errlen)
 {
-	if ((p->ctx = PKCS11_CTX_new()) == NULL ||
-	    PKCS11_CTX_load(p->ctx, p->module) != 0) {
-		hk_fmterr(err, errlen, "PKCS#11 module '%s': C_Initialize "
-		    "failed", p->module);
-		hk_p11_unload(p);
+	struct hk_module *m;
+	int rc = 0;
+
+	pthread_mutex_lock(&modules_lock);
+	if ((m = module_get(p->module, err, errlen)) == NULL) {
+		pthread_mutex_unlock(&modules_lock);
 		return -1;
 	}
+	p->ctx = m->ctx;
 	if (PKCS11_enumerate_slots(p->ctx, &p->slots, &p->nslots) != 0) {
 		hk_fmterr(err, errlen, "PKCS#11 module '%s': cannot list "
 		    "slots", p->module);
-		hk_p11_unload(p);
-		return -1;
+		p->slots = NULL;
+		p->nslots = 0;
+		rc = -1;
 	}
-	return 0;
+	pthread_mutex_unlock(&modules_lock);
+	if (rc != 0)
+		hk_p11_unload(p);
+	return rc;
 }
 
-/* C_Finalize.  The caller has closed our sessions and holds rw for writing
- * (or is alone), so no thread is inside the module. */
+/* Our slot list, and C_Finalize if no other token uses the module.  The
+ * caller has closed our sessions and holds rw for writing (or is alone). */
 void
 hk_p11_unload(struct hk_p11 *p)
 {
 	if (p->ctx == NULL)
 		return;
+	pthread_mutex_lock(&modules_lock);
 	if (p->slots != NULL)
 		PKCS11_release_all_slots(p->ctx, p->slots, p->nslots);
 	p->slots = NULL;
 	p->nslots = 0;
-	PKCS11_CTX_unload(p->ctx);
-	PKCS11_CTX_free(p->ctx);
+	module_put(p->ctx);
 	p->ctx = NULL;
+	pthread_mutex_unlock(&modules_lock);
 }
 
 /* Exactly one initialised token must match the URI's token attributes. */
@@ -179,6 +253,7 @@ hk_p11_login(struct hk_p11 *p, char *err, size_t errlen)
 		rv = p->f->C_OpenSession(p->slot_id, CKF_SERIAL_SESSION, NULL,
 		    NULL, &p->control);
 		if (rv != CKR_OK) {
+			hk_metrics_fault(p->metrics, rv);
 			hk_fmterr(err, errlen, "token '%s': C_OpenSession: %s",
 			    p->label, hk_p11_ckr(rv));
 			return rv;
@@ -218,6 +293,8 @@ hk_p11_login(struct hk_p11 *p, char *err, size_t errlen)
 	rv = p->f->C_Login(p->control, CKU_USER, (CK_UTF8CHAR_PTR)value, len);
 	if (rv == CKR_USER_ALREADY_LOGGED_IN)
 		return CKR_OK;
+	if (rv != CKR_OK)
+		hk_metrics_fault(p->metrics, rv);
 	if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED ||
 	    rv == CKR_PIN_EXPIRED || rv == CKR_PIN_INVALID ||
 	    rv == CKR_PIN_LEN_RANGE)
@@ -290,7 +367,8 @@ hk_p11_use_key(struct hk_p11 *p, struct hk_key *k)
 
 struct hk_p11 *
 hk_p11_open(const char *module, const char *s, const struct hk_pin *pin,
-    hk_log_fn log, void *log_arg, char *err, size_t errlen)
+    struct hk_metrics *metrics, hk_log_fn log, void *log_arg, char *err,
+    size_t errlen)
 {
 	struct hk_p11 *p;
 
@@ -305,6 +383,7 @@ hk_p11_open(const char *module, const char *s, const struct hk_pin *pin,
 	pthread_cond_init(&p->pwake, NULL);
 	atomic_init(&p->up, 1);
 	p->pin = pin;
+	p->metrics = metrics;
 	p->log = log;
 	p->log_arg = log_arg;
 	if ((p->module = strdup(module)) == NULL ||

@@ -25,6 +25,7 @@ struct hk_p11 {
 	hk_log_fn log;
 	void *log_arg;
 	int copy_keys;                  /* use session copies of token keys */
+	struct hk_metrics *metrics;     /* the engine's: faults by CKR */
 
 	/* replaced on re-initialisation, under rw held for writing */
 	PKCS11_CTX *ctx;

@@ -103,17 +103,30 @@ struct op {
 	size_t *outlen;
 };
 
+/* The engine's metrics for this operation's key. */
+static struct hk_metrics *
+op_metrics(const struct op *o)
+{
+	return o->key->e != NULL ? &o->key->e->metrics : NULL;
+}
+
+/* The init and the operation are timed together: that is the token's
+ * share of a handshake, whichever of the two it spends its time in. */
 static CK_RV
 op_once(struct op *o, CK_SESSION_HANDLE s)
 {
+	struct hk_metrics *m = op_metrics(o);
 	CK_ULONG len = *o->outlen;
+	uint64_t t0 = hk_mono_ns();
 	CK_RV rv;
 
 	rv = o->init(s, o->mech, atomic_load(&o->key->handle));
-	if (rv != CKR_OK)
-		return rv;
-	rv = o->run(s, (CK_BYTE_PTR)o->in, o->inlen, o->out, &len);
-	*o->outlen = len;
+	if (rv == CKR_OK) {
+		rv = o->run(s, (CK_BYTE_PTR)o->in, o->inlen, o->out, &len);
+		*o->outlen = len;
+	}
+	if (m != NULL)
+		hk_metrics_latency(m, hk_mono_ns() - t0);
 	return rv;
 }
 
@@ -141,6 +154,8 @@ attempt(struct hk_p11 *p, struct op *o, int *retry)
 	rv = session_get(p, &s);
 	if ((have = rv == CKR_OK))
 		rv = op_once(o, s);
+	if (rv != CKR_OK && op_metrics(o) != NULL)
+		hk_metrics_fault(op_metrics(o), rv);
 	fault = hk_p11_classify(rv);
 	session_done(p, s, have, fault == HK_FAULT_SESSION ||
 	    (fault == HK_FAULT_DOWN && rv != CKR_TOKEN_NOT_PRESENT));

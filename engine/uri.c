@@ -73,3 +73,28 @@ hk_pin_source_path(const char *source)
 	}
 	return path[0] == '/' ? path : NULL;
 }
+
+int
+hk_uri_token_label(const char *s, char *label, size_t len)
+{
+	char err[HK_ERRLEN];
+	P11KitUri *uri = hk_uri_parse(s, err, sizeof(err));
+	CK_TOKEN_INFO *ti;
+	size_t n;
+
+	if (uri == NULL)
+		return -1;
+	ti = p11_kit_uri_get_token_info(uri);
+	/* p11-kit keeps an unset label as all zero bytes, a set one space-padded. */
+	n = sizeof(ti->label);
+	while (n > 0 && (ti->label[n - 1] == ' ' || ti->label[n - 1] == '\0'))
+		n--;
+	if (ti->label[0] == '\0' || n == 0 || n >= len) {
+		p11_kit_uri_free(uri);
+		return n >= len ? -1 : 0;
+	}
+	memcpy(label, ti->label, n);
+	label[n] = '\0';
+	p11_kit_uri_free(uri);
+	return 1;
+}

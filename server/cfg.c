@@ -1,8 +1,10 @@
 /*
- * cfg.c - command-line parsing and validation for hsmtls-server.
+ * cfg.c - command-line parsing for hsmtls-server.
  *
- * Every error is one line naming the option and the fault; nothing here
- * touches the network, the token or the file system beyond argv.
+ * The flags of a one-site server are turned into a configuration with one
+ * token block (the --module and --pin-file, for every key) and one site,
+ * so the rest of the server only ever sees a struct conf.  Every error is
+ * one line naming the option and the fault.
  */
 #include "config.h"
 
@@ -26,11 +28,16 @@ enum {
 	OPT_POOL_THREADS,
 	OPT_QUEUE_MAX,
 	OPT_KEY_TIMEOUT,
+	OPT_ADMIN,
+	OPT_ACCESS_LOG,
+	OPT_COUNT,
 };
 
 static const struct option cfg_options[] = {
+	{ "config",          required_argument, NULL, 'c' },
+	{ "test",            no_argument,       NULL, 't' },
 	{ "listen",          required_argument, NULL, 'l' },
-	{ "cert",            required_argument, NULL, 'c' },
+	{ "cert",            required_argument, NULL, 'C' },
 	{ "key",             required_argument, NULL, 'k' },
 	{ "pin-file",        required_argument, NULL, 'p' },
 	{ "module",          required_argument, NULL, 'm' },
@@ -45,6 +52,8 @@ static const struct option cfg_options[] = {
 	{ "pool-threads",    required_argument, NULL, OPT_POOL_THREADS },
 	{ "queue-max",       required_argument, NULL, OPT_QUEUE_MAX },
 	{ "key-timeout",     required_argument, NULL, OPT_KEY_TIMEOUT },
+	{ "admin-listen",    required_argument, NULL, OPT_ADMIN },
+	{ "access-log",      required_argument, NULL, OPT_ACCESS_LOG },
 	{ "help",            no_argument,       NULL, 'h' },
 	{ "version",         no_argument,       NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -52,35 +61,50 @@ static const struct option cfg_options[] = {
 
 static void cfg_usage(void)
 {
-	printf("Usage: " LOG_PROGNAME " --cert FILE --key URI --root DIR [options]\n"
-	    "Serve static files over HTTPS with the TLS key on a PKCS#11 token.\n"
+	printf("Usage: " LOG_PROGNAME " -c FILE [-t] [--daemon]\n"
+	    "       " LOG_PROGNAME " --cert FILE --key URI --root DIR [options]\n"
+	    "Serve static files over HTTPS with the TLS keys on PKCS#11 tokens.\n"
 	    "\n"
+	    "  -c, --config FILE      serve the sites of FILE (see hsmtls.conf(5))\n"
+	    "  -t, --test             check the configuration (parse it, log in to\n"
+	    "                         each token, self-test each key) and exit\n"
+	    "\n"
+	    "Without -c, one site from these flags:\n"
 	    "  --listen HOST:PORT     address to listen on, also [ADDR]:PORT\n"
-	    "                         (default " CFG_DEFAULT_LISTEN "; port 0: any free port)\n"
+	    "                         (default " CONF_DEFAULT_LISTEN "; port 0: any free port)\n"
 	    "  --cert FILE            PEM certificate: leaf first, then chain\n"
 	    "  --key URI              RFC 7512 PKCS#11 URI of the private key\n"
 	    "  --pin-file FILE        file holding the token PIN (mode 0600 or stricter)\n"
 	    "  --module PATH          PKCS#11 module (default " HK_DEFAULT_MODULE ")\n"
 	    "  --root DIR             document root\n"
-	    "  --max-connections N    concurrent connections (default %u)\n"
+	    "  --max-connections N    concurrent connections (default 1024)\n"
 	    "  --rsa-key-exchange     also offer TLS 1.2 RSA key exchange (needs a key\n"
 	    "                         with CKA_DECRYPT and raw RSA on the token)\n"
 	    "  --allow-weak-key       accept a key that is not sensitive or extractable\n"
 	    "  --pool-threads N       token worker threads (default: min(32, token limit-2))\n"
 	    "  --queue-max N          key operations waiting for a worker (default 8 x threads)\n"
 	    "  --key-timeout MS       deadline of one key operation (default 2000)\n"
-	    "  --metrics-path PATH    serve counters at PATH (e.g. /metrics; default off)\n"
-	    "  --daemon               detach after start-up (before any token call)\n"
+	    "  --admin-listen ADDR:PORT  plain HTTP /healthz and /metrics (default off)\n"
+	    "  --access-log FILE      access log (FILE or stderr; default off)\n"
 	    "  --pid-file FILE        write the server's pid to FILE\n"
 	    "  --log-file FILE        append log lines to FILE instead of stderr\n"
+	    "\n"
+	    "  --daemon               detach after start-up (before any token call)\n"
 	    "  --help                 show this help\n"
-	    "  --version              show the version\n",
-	    CFG_DEFAULT_MAX_CONNS);
+	    "  --version              show the version\n");
 }
+
+struct cli {
+	const char *file, *listen, *cert, *key, *pin_file, *module, *root;
+	const char *pid_file, *log_file, *admin, *access_log;
+	const char *max_conns, *pool_threads, *queue_max, *key_timeout;
+	bool rsa_kx, weak, daemon, test;
+	const char *given[128];         /* first spelling of each option */
+};
 
 /* Parse a decimal in [min, max] with nothing after it. */
 static int cfg_number(const char *s, unsigned long min, unsigned long max,
-    unsigned long *out)
+    unsigned *out)
 {
 	char *end;
 	unsigned long v;
@@ -91,97 +115,20 @@ static int cfg_number(const char *s, unsigned long min, unsigned long max,
 	v = strtoul(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v < min || v > max)
 		return -1;
-	*out = v;
+	*out = (unsigned)v;
 	return 0;
 }
 
-static int cfg_set_host(struct cfg *cfg, const char *host, size_t len)
+static int cfg_count(const char *s, const char *name, unsigned long min,
+    unsigned long max, unsigned *out)
 {
-	if (len == 0 || len >= sizeof(cfg->host))
-		return -1;
-	memcpy(cfg->host, host, len);
-	cfg->host[len] = '\0';
-	return 0;
-}
-
-static int cfg_split_listen(struct cfg *cfg, const char *spec)
-{
-	const char *colon, *close;
-	unsigned long port;
-
-	if (spec[0] == '[') {
-		close = strchr(spec, ']');
-		if (close == NULL || close[1] != ':')
-			return -1;
-		if (cfg_set_host(cfg, spec + 1, (size_t)(close - spec - 1)) == -1)
-			return -1;
-		colon = close + 1;
-	} else {
-		colon = strrchr(spec, ':');
-		if (colon == NULL || memchr(spec, ':', (size_t)(colon - spec)))
-			return -1;      /* bare IPv6 needs brackets */
-		if (cfg_set_host(cfg, spec, (size_t)(colon - spec)) == -1)
-			return -1;
-	}
-	if (cfg_number(colon + 1, 0, 65535, &port) == -1)
-		return -1;
-	snprintf(cfg->port, sizeof(cfg->port), "%lu", port);
-	return 0;
-}
-
-int cfg_parse_listen(struct cfg *cfg, const char *spec)
-{
-	if (cfg_split_listen(cfg, spec) == -1) {
-		log_error("--listen '%s': want HOST:PORT or [ADDR]:PORT with "
-		    "PORT 0..65535", spec);
+	if (s == NULL)
+		return 0;
+	if (cfg_number(s, min, max, out) == -1) {
+		log_error("%s '%s': want a number %lu..%lu", name, s, min, max);
 		return -1;
 	}
-	cfg->listen = spec;
 	return 0;
-}
-
-static int cfg_max_conns(struct cfg *cfg, const char *s)
-{
-	unsigned long n;
-
-	if (cfg_number(s, 1, 1000000, &n) == -1) {
-		log_error("--max-connections '%s': want a number 1..1000000", s);
-		return -1;
-	}
-	cfg->max_conns = (unsigned)n;
-	return 0;
-}
-
-static int cfg_count(const char *s, const char *name, unsigned long max,
-    unsigned *out)
-{
-	unsigned long n;
-
-	if (cfg_number(s, 1, max, &n) == -1) {
-		log_error("%s '%s': want a number 1..%lu", name, s, max);
-		return -1;
-	}
-	*out = (unsigned)n;
-	return 0;
-}
-
-static int cfg_path(const char *s, const char *name, const char **out)
-{
-	if (s[0] != '/') {
-		log_error("%s '%s': want a path starting with /", name, s);
-		return -1;
-	}
-	*out = s;
-	return 0;
-}
-
-static void cfg_defaults(struct cfg *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->max_conns = CFG_DEFAULT_MAX_CONNS;
-	/* The default is well-formed, so this cannot fail. */
-	(void)cfg_split_listen(cfg, CFG_DEFAULT_LISTEN);
-	cfg->listen = CFG_DEFAULT_LISTEN;
 }
 
 /* getopt reports '?' for an unknown option, ':' for a missing argument. */
@@ -198,32 +145,62 @@ static int cfg_bad_option(int opt, int argc, char **argv)
 	return -1;
 }
 
-/* Returns 0, -1 (error printed) or 1 (help/version printed). */
-static int cfg_option(struct cfg *cfg, int opt, int argc, char **argv)
+static const char *opt_name(int opt)
 {
+	const struct option *o;
+
+	for (o = cfg_options; o->name != NULL; o++)
+		if (o->val == opt)
+			return o->name;
+	return "?";
+}
+
+/* A single-valued option given twice is refused, not silently replaced. */
+static int cfg_once(struct cli *cl, int opt, const char **dst)
+{
+	int slot = opt >= OPT_MAX_CONNS ? opt - OPT_MAX_CONNS : opt % 64 + 64;
+
+	if (cl->given[slot] != NULL) {
+		log_error("--%s given twice ('%s' and '%s'); give it once",
+		    opt_name(opt), cl->given[slot], optarg != NULL ? optarg : "");
+		return -1;
+	}
+	cl->given[slot] = optarg != NULL ? optarg : "(set)";
+	if (dst != NULL)
+		*dst = optarg;
+	return 0;
+}
+
+/* Returns 0, -1 (error printed) or 1 (help/version printed). */
+static int cfg_option(struct cli *cl, int opt, int argc, char **argv)
+{
+	bool flag = true;
+
 	switch (opt) {
-	case 'l': return cfg_parse_listen(cfg, optarg);
-	case 'c': cfg->cert = optarg; return 0;
-	case 'k': cfg->key = optarg; return 0;
-	case 'p': cfg->pin_file = optarg; return 0;
-	case 'm': cfg->module = optarg; return 0;
-	case 'r': cfg->root = optarg; return 0;
-	case OPT_MAX_CONNS: return cfg_max_conns(cfg, optarg);
-	case OPT_RSA_KX: cfg->rsa_kx = true; return 0;
-	case OPT_WEAK_KEY: cfg->allow_weak_key = true; return 0;
-	case OPT_DAEMON: cfg->daemon = true; return 0;
-	case OPT_PID_FILE: cfg->pid_file = optarg; return 0;
-	case OPT_LOG_FILE: cfg->log_file = optarg; return 0;
+	case 'c': return cfg_once(cl, opt, &cl->file);
+	case 't': cl->test = true; return cfg_once(cl, opt, NULL);
+	case 'l': return cfg_once(cl, opt, &cl->listen);
+	case 'C': return cfg_once(cl, opt, &cl->cert);
+	case 'k': return cfg_once(cl, opt, &cl->key);
+	case 'p': return cfg_once(cl, opt, &cl->pin_file);
+	case 'm': return cfg_once(cl, opt, &cl->module);
+	case 'r': return cfg_once(cl, opt, &cl->root);
+	case OPT_MAX_CONNS: return cfg_once(cl, opt, &cl->max_conns);
+	case OPT_RSA_KX: cl->rsa_kx = flag; return cfg_once(cl, opt, NULL);
+	case OPT_WEAK_KEY: cl->weak = flag; return cfg_once(cl, opt, NULL);
+	case OPT_DAEMON: cl->daemon = flag; return cfg_once(cl, opt, NULL);
+	case OPT_PID_FILE: return cfg_once(cl, opt, &cl->pid_file);
+	case OPT_LOG_FILE: return cfg_once(cl, opt, &cl->log_file);
 	case OPT_METRICS:
-		return cfg_path(optarg, "--metrics-path", &cfg->metrics_path);
-	case OPT_POOL_THREADS:
-		return cfg_count(optarg, "--pool-threads", 1024,
-		    &cfg->pool_threads);
-	case OPT_QUEUE_MAX:
-		return cfg_count(optarg, "--queue-max", 1000000, &cfg->queue_max);
-	case OPT_KEY_TIMEOUT:
-		return cfg_count(optarg, "--key-timeout", 600000,
-		    &cfg->key_timeout_ms);
+		log_error("--metrics-path is gone: the counters are served on "
+		    "the admin listener only (--admin-listen 127.0.0.1:PORT, "
+		    "then /metrics and /healthz)");
+		return -1;
+	case OPT_POOL_THREADS: return cfg_once(cl, opt, &cl->pool_threads);
+	case OPT_QUEUE_MAX: return cfg_once(cl, opt, &cl->queue_max);
+	case OPT_KEY_TIMEOUT: return cfg_once(cl, opt, &cl->key_timeout);
+	case OPT_ADMIN: return cfg_once(cl, opt, &cl->admin);
+	case OPT_ACCESS_LOG: return cfg_once(cl, opt, &cl->access_log);
 	case 'h': cfg_usage(); return 1;
 	case 'V': printf(LOG_PROGNAME " " PACKAGE_VERSION "\n"); return 1;
 	default: return cfg_bad_option(opt, argc, argv);
@@ -233,45 +210,167 @@ static int cfg_option(struct cfg *cfg, int opt, int argc, char **argv)
 static int cfg_require(const char *value, const char *name)
 {
 	if (value == NULL || value[0] == '\0') {
-		log_error("%s is required (see --help)", name);
+		log_error("%s is required (see --help), or use -c FILE", name);
 		return -1;
 	}
 	return 0;
 }
 
-static int cfg_validate(const struct cfg *cfg, int argc, char **argv)
+static char *dup_or_null(const char *s)
 {
-	if (optind < argc) {
-		log_error("unexpected argument '%s' (see --help)", argv[optind]);
+	return s != NULL ? strdup(s) : NULL;
+}
+
+static int cfg_listen(struct conf_listen **list, size_t *n, const char *spec,
+    const char *name)
+{
+	struct conf_listen *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return -1;
+	if (conf_split_listen(l, spec) == -1) {
+		log_error("%s '%s': want HOST:PORT or [ADDR]:PORT with "
+		    "PORT 0..65535", name, spec);
+		free(l);
 		return -1;
 	}
-	if (cfg_require(cfg->cert, "--cert") == -1 ||
-	    cfg_require(cfg->key, "--key") == -1 ||
-	    cfg_require(cfg->root, "--root") == -1)
+	l->spec = strdup(spec);
+	*list = l;
+	*n = 1;
+	return 0;
+}
+
+/* The flags of a one-site server as a configuration. */
+static int cfg_from_flags(struct conf *c, const struct cli *cl)
+{
+	struct conf_site *s;
+	struct conf_token *t;
+	unsigned ms = 0;
+
+	if (cfg_require(cl->cert, "--cert") == -1 ||
+	    cfg_require(cl->key, "--key") == -1 ||
+	    cfg_require(cl->root, "--root") == -1)
 		return -1;
-	if (cfg->pin_file != NULL && cfg->pin_file[0] == '\0') {
+	if (cl->pin_file != NULL && cl->pin_file[0] == '\0') {
 		log_error("--pin-file: empty file name");
 		return -1;
 	}
-	if (cfg->module != NULL && cfg->module[0] == '\0') {
+	if (cl->module != NULL && cl->module[0] == '\0') {
 		log_error("--module: empty path");
 		return -1;
+	}
+	if (cfg_listen(&c->listens, &c->nlistens,
+	    cl->listen != NULL ? cl->listen : CONF_DEFAULT_LISTEN,
+	    "--listen") == -1)
+		return -1;
+	if (cl->admin != NULL &&
+	    cfg_listen(&c->admin, &c->nadmin, cl->admin, "--admin-listen") == -1)
+		return -1;
+	if (cfg_count(cl->max_conns, "--max-connections", 1, 1000000,
+	    &c->max_conns) == -1 ||
+	    cfg_count(cl->pool_threads, "--pool-threads", 1, 1024,
+	    &c->pool_threads) == -1 ||
+	    cfg_count(cl->queue_max, "--queue-max", 1, 1000000,
+	    &c->queue_max) == -1 ||
+	    cfg_count(cl->key_timeout, "--key-timeout", 1, 600000, &ms) == -1)
+		return -1;
+	if (ms != 0)
+		c->key_timeout_ms = ms;
+	if ((c->tokens = calloc(1, sizeof(*c->tokens))) == NULL ||
+	    (c->sites = calloc(1, sizeof(*c->sites))) == NULL)
+		return -1;
+	c->ntokens = 1;
+	t = &c->tokens[0];
+	t->module = dup_or_null(cl->module);
+	t->pin_file = dup_or_null(cl->pin_file);
+	c->nsites = 1;
+	s = &c->sites[0];
+	s->name = strdup("default");
+	s->root = strdup(cl->root);
+	s->keys[0].uri = strdup(cl->key);
+	s->keys[0].cert = strdup(cl->cert);
+	s->nkeys = 1;
+	s->rsa_kx = cl->rsa_kx;
+	c->allow_weak_key = cl->weak;
+	c->access_log = dup_or_null(cl->access_log);
+	if (c->access_log != NULL && strcmp(c->access_log, "off") == 0) {
+		free(c->access_log);
+		c->access_log = NULL;
 	}
 	return 0;
 }
 
-enum cfg_result cfg_parse(struct cfg *cfg, int argc, char **argv)
+/* With -c, only the flags that are not part of a configuration. */
+static int cfg_with_file(const struct cli *cl)
 {
+	static const char *const site_flags[] = {
+		"listen", "cert", "key", "pin-file", "module", "root",
+		"max-connections", "rsa-key-exchange", "allow-weak-key",
+		"pool-threads", "queue-max", "key-timeout", "admin-listen",
+		"access-log", "log-file",
+	};
+	const struct option *o;
+	size_t i;
+	int slot;
+
+	for (i = 0; i < sizeof(site_flags) / sizeof(site_flags[0]); i++)
+		for (o = cfg_options; o->name != NULL; o++) {
+			if (strcmp(o->name, site_flags[i]) != 0)
+				continue;
+			slot = o->val >= OPT_MAX_CONNS ? o->val - OPT_MAX_CONNS :
+			    o->val % 64 + 64;
+			if (cl->given[slot] != NULL) {
+				log_error("--%s cannot be combined with -c: set "
+				    "it in the configuration file", o->name);
+				return -1;
+			}
+		}
+	return 0;
+}
+
+enum cfg_result cfg_parse(struct conf *c, int argc, char **argv)
+{
+	struct conf_errors err;
+	struct cli cl;
 	int opt, r;
 
-	cfg_defaults(cfg);
+	memset(&cl, 0, sizeof(cl));
+	conf_defaults(c);
 	opterr = 0;     /* our own one-line messages instead of getopt's */
-	while ((opt = getopt_long(argc, argv, ":", cfg_options, NULL)) != -1) {
-		r = cfg_option(cfg, opt, argc, argv);
+	optind = 0;     /* GNU: start afresh (parsed again at reload) */
+	while ((opt = getopt_long(argc, argv, ":c:th", cfg_options, NULL)) != -1) {
+		r = cfg_option(&cl, opt, argc, argv);
 		if (r == -1)
 			return CFG_ERROR;
 		if (r == 1)
 			return CFG_EXIT_OK;
 	}
-	return cfg_validate(cfg, argc, argv) == 0 ? CFG_OK : CFG_ERROR;
+	if (optind < argc) {
+		log_error("unexpected argument '%s' (see --help)", argv[optind]);
+		return CFG_ERROR;
+	}
+	c->daemon = cl.daemon;
+	c->check_only = cl.test;
+	if (cl.file == NULL) {
+		if (cfg_from_flags(c, &cl) == -1)
+			return CFG_ERROR;
+		c->pid_file = dup_or_null(cl.pid_file);
+		c->error_log = dup_or_null(cl.log_file);
+		return CFG_OK;
+	}
+	if (cfg_with_file(&cl) == -1)
+		return CFG_ERROR;
+	memset(&err, 0, sizeof(err));
+	r = conf_load(c, cl.file, &err);
+	conf_errors_print(&err);
+	conf_errors_clear(&err);
+	if (r != 0)
+		return CFG_ERROR;
+	c->daemon = cl.daemon;
+	c->check_only = cl.test;
+	if (cl.pid_file != NULL) {
+		free(c->pid_file);
+		c->pid_file = strdup(cl.pid_file);
+	}
+	return CFG_OK;
 }

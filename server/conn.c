@@ -26,6 +26,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "site.h"
 #include "tls.h"
 
 #define CONN_MAGIC          0x636f6e6eU /* "conn" */
@@ -57,6 +58,7 @@ enum conn_next {
 struct conn {
 	uint32_t magic;
 	struct server *srv;
+	struct gen *gen;        /* the configuration it was accepted under */
 	struct conn *prev, *next;
 	int fd;
 	SSL *ssl;
@@ -78,6 +80,18 @@ struct conn {
 };
 
 static void conn_drive(struct conn *c);
+
+/* The negotiated version, for the counters; VER_OTHER before ServerHello. */
+static int conn_version(const struct conn *c)
+{
+	if (SSL_get_current_cipher(c->ssl) == NULL)
+		return VER_OTHER;
+	switch (SSL_version(c->ssl)) {
+	case TLS1_2_VERSION: return VER_TLS12;
+	case TLS1_3_VERSION: return VER_TLS13;
+	default:             return VER_OTHER;
+	}
+}
 
 static struct conn *conn_from(void *data)
 {
@@ -129,7 +143,7 @@ static void conn_free(struct conn *c)
 	bool paused = SSL_waiting_for_async(c->ssl);
 
 	if (c->state == CONN_HANDSHAKE)
-		s->handshake_failures++;
+		s->st.handshake_failures[conn_version(c)]++;
 	ev_io_stop(s->ev, &c->io);
 	ev_timer_stop(s->ev, &c->timer);
 	conn_async_stop(c);
@@ -139,6 +153,7 @@ static void conn_free(struct conn *c)
 	close(c->fd);
 	http_response_clear(&c->resp);
 	conn_unlink(c);
+	gen_unref(c->gen);
 	c->magic = 0;
 	free(c);
 	server_conn_closed(s);
@@ -200,7 +215,10 @@ static enum conn_next conn_handshake(struct conn *c)
 	ret = SSL_do_handshake(c->ssl);
 	if (ret != 1)
 		return conn_tls_next(c, ret);
-	c->srv->handshakes++;
+	if (SSL_session_reused(c->ssl))
+		c->srv->st.resumed[conn_version(c)]++;
+	else
+		c->srv->st.handshakes[conn_version(c)]++;
 	/*
 	 * Key operations happen only in the handshake (no renegotiation, no
 	 * post-handshake authentication): reads and writes need no async job.
@@ -258,7 +276,8 @@ static enum conn_next conn_parse(struct conn *c)
 	if (r == HTTP_FEED_MORE)
 		return NEXT_READ;
 	if (r == HTTP_FEED_REQUEST)
-		http_respond(c->srv->site, &c->http, c->closing, &c->resp);
+		http_respond(&site_of(c->ssl)->http, &c->http, c->closing,
+		    &c->resp);
 	else
 		http_respond_error(status, &c->resp);
 	return conn_start_response(c);
@@ -498,7 +517,7 @@ static struct conn *conn_alloc(struct server *s, int fd)
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
-	if ((c->ssl = SSL_new(s->ctx)) == NULL || !SSL_set_fd(c->ssl, fd)) {
+	if ((c->ssl = gen_ssl_new(s->gen)) == NULL || !SSL_set_fd(c->ssl, fd)) {
 		SSL_free(c->ssl);
 		ERR_clear_error();
 		free(c);
@@ -506,6 +525,7 @@ static struct conn *conn_alloc(struct server *s, int fd)
 	}
 	c->magic = CONN_MAGIC;
 	c->srv = s;
+	c->gen = gen_ref(s->gen);
 	c->fd = fd;
 	c->state = CONN_HANDSHAKE;
 	c->resp.body_fd = -1;

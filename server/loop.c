@@ -11,37 +11,55 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "conn.h"
 #include "log.h"
 #include "loop.h"
+#include "site.h"
 
 #define LOOP_BACKLOG       511
 #define LOOP_ACCEPT_BATCH  64   /* accepts per wake-up, then serve others */
 #define LOOP_RETRY_SECS    1.0  /* after running out of descriptors */
-#define LOOP_DRAIN_SECS    5.0  /* in-flight requests at SIGTERM */
 
 static void server_accept_cb(struct ev_loop *ev, ev_io *w, int revents);
 static void server_retry_cb(struct ev_loop *ev, ev_timer *w, int revents);
 static void server_signal_cb(struct ev_loop *ev, ev_signal *w, int revents);
 static void server_drain_cb(struct ev_loop *ev, ev_timer *w, int revents);
+static void server_hup_cb(struct ev_loop *ev, ev_signal *w, int revents);
+static void server_usr1_cb(struct ev_loop *ev, ev_signal *w, int revents);
 
-void server_init(struct server *s, struct ev_loop *ev, SSL_CTX *ctx,
-    const struct http_site *site, unsigned max_conns)
+void server_init(struct server *s, struct ev_loop *ev)
 {
 	memset(s, 0, sizeof(*s));
 	s->ev = ev;
-	s->ctx = ctx;
-	s->site = site;
-	s->listen_fd = -1;
-	s->max_conns = max_conns;
 	ev_timer_init(&s->accept_retry, server_retry_cb, LOOP_RETRY_SECS, 0.0);
-	ev_timer_init(&s->drain, server_drain_cb, LOOP_DRAIN_SECS, 0.0);
+	ev_timer_init(&s->drain, server_drain_cb, 10.0, 0.0);
 	ev_signal_init(&s->sigterm, server_signal_cb, SIGTERM);
 	ev_signal_init(&s->sigint, server_signal_cb, SIGINT);
+	ev_signal_init(&s->sighup, server_hup_cb, SIGHUP);
+	ev_signal_init(&s->sigusr1, server_usr1_cb, SIGUSR1);
 	s->accept_retry.data = s->drain.data = s;
 	s->sigterm.data = s->sigint.data = s;
+	s->sighup.data = s->sigusr1.data = s;
+}
+
+void server_apply(struct server *s, const struct conf *c)
+{
+	s->max_conns = c->max_conns;
+	s->shutdown_timeout = c->shutdown_timeout;
+}
+
+void server_swap(struct server *s, struct gen *g)
+{
+	struct gen *old = s->gen;
+
+	s->gen = gen_ref(g);
+	server_apply(s, &g->conf);
+	if (old != NULL)
+		gen_unref(old);
 }
 
 /*
@@ -101,7 +119,7 @@ static int server_bound_name(int fd, char *buf, size_t size)
 }
 
 /* Bind the first address of host that works. */
-static int server_bind(const struct cfg *cfg)
+static int server_bind(const struct conf_listen *cfg)
 {
 	struct addrinfo hints, *res, *ai;
 	int fd = -1, err, saved = 0;
@@ -111,7 +129,7 @@ static int server_bind(const struct cfg *cfg)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((err = getaddrinfo(cfg->host, cfg->port, &hints, &res)) != 0) {
-		log_error("cannot listen on %s: %s", cfg->listen,
+		log_error("cannot listen on %s: %s", cfg->spec,
 		    gai_strerror(err));
 		return -1;
 	}
@@ -121,25 +139,69 @@ static int server_bind(const struct cfg *cfg)
 	}
 	freeaddrinfo(res);
 	if (fd == -1)
-		log_error("cannot listen on %s: %s", cfg->listen, strerror(saved));
+		log_error("cannot listen on %s: %s", cfg->spec, strerror(saved));
 	return fd;
 }
 
-int server_listen(struct server *s, const struct cfg *cfg)
+static int server_listen_one(struct server *s, const struct conf_listen *l,
+    bool admin)
 {
-	char name[INET6_ADDRSTRLEN + 16];
+	struct listener *ln = &s->ls[s->nls];
 
-	if ((s->listen_fd = server_bind(cfg)) == -1)
+	if ((ln->fd = server_bind(l)) == -1)
 		return -1;
-	if (server_bound_name(s->listen_fd, name, sizeof(name)) == -1) {
-		log_error("cannot listen on %s: getsockname: %s", cfg->listen,
+	s->nls++;
+	if (server_bound_name(ln->fd, ln->name, sizeof(ln->name)) == -1) {
+		log_error("cannot listen on %s: getsockname: %s", l->spec,
 		    strerror(errno));
 		return -1;
 	}
-	ev_io_init(&s->accept_io, server_accept_cb, s->listen_fd, EV_READ);
-	s->accept_io.data = s;
-	log_info("listening on %s", name);
+	ln->admin = admin;
+	ln->srv = s;
+	ev_io_init(&ln->io, server_accept_cb, ln->fd, EV_READ);
+	ln->io.data = ln;
 	return 0;
+}
+
+void server_announce(struct server *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nls; i++)
+		log_info("%s on %s", s->ls[i].admin ? "admin" : "listening",
+		    s->ls[i].name);
+}
+
+int server_listen(struct server *s, const struct conf *c)
+{
+	size_t i;
+
+	if ((s->ls = calloc(c->nlistens + c->nadmin, sizeof(*s->ls))) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	/* Admin first: a script waiting for "listening on" may then use both. */
+	for (i = 0; i < c->nadmin; i++)
+		if (server_listen_one(s, &c->admin[i], true) == -1)
+			return -1;
+	for (i = 0; i < c->nlistens; i++)
+		if (server_listen_one(s, &c->listens[i], false) == -1)
+			return -1;
+	return 0;
+}
+
+static void server_accept_all(struct server *s, bool on)
+{
+	size_t i;
+
+	for (i = 0; i < s->nls; i++) {
+		if (s->ls[i].admin)
+			continue;
+		if (on)
+			ev_io_start(s->ev, &s->ls[i].io);
+		else
+			ev_io_stop(s->ev, &s->ls[i].io);
+	}
 }
 
 /* Stop accepting for a while when out of descriptors or memory. */
@@ -149,28 +211,34 @@ static void server_accept_error(struct server *s, int err)
 	    err == ECONNABORTED || err == EPROTO)
 		return;
 	log_error("accept: %s", strerror(err));
-	ev_io_stop(s->ev, &s->accept_io);
+	server_accept_all(s, false);
 	ev_timer_start(s->ev, &s->accept_retry);
 }
 
 static void server_accept_cb(struct ev_loop *ev, ev_io *w, int revents)
 {
-	struct server *s = w->data;
+	struct listener *ln = w->data;
+	struct server *s = ln->srv;
 	int i, fd;
 
 	for (i = 0; i < LOOP_ACCEPT_BATCH && !s->stopping; i++) {
-		if (s->nconns >= s->max_conns) {
+		if (!ln->admin && s->nconns >= s->max_conns) {
 			/* Resumed by server_conn_closed(). */
-			ev_io_stop(ev, &s->accept_io);
+			server_accept_all(s, false);
 			return;
 		}
-		fd = accept4(s->listen_fd, NULL, NULL,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(ln->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
+			if (ln->admin)
+				return;
 			server_accept_error(s, errno);
 			return;
 		}
-		s->accepted++;
+		if (ln->admin) {
+			admin_conn_new(s, fd);
+			continue;
+		}
+		s->st.accepted++;
 		conn_new(s, fd);
 	}
 }
@@ -180,7 +248,7 @@ static void server_retry_cb(struct ev_loop *ev, ev_timer *w, int revents)
 	struct server *s = w->data;
 
 	if (!s->stopping && s->nconns < s->max_conns)
-		ev_io_start(ev, &s->accept_io);
+		server_accept_all(s, true);
 }
 
 void server_conn_closed(struct server *s)
@@ -192,16 +260,34 @@ void server_conn_closed(struct server *s)
 		return;
 	}
 	if (s->nconns < s->max_conns && !ev_is_active(&s->accept_retry))
-		ev_io_start(s->ev, &s->accept_io);
+		server_accept_all(s, true);
 }
 
 static void server_stop_listening(struct server *s)
 {
-	ev_io_stop(s->ev, &s->accept_io);
+	size_t i;
+
 	ev_timer_stop(s->ev, &s->accept_retry);
-	if (s->listen_fd != -1)
-		close(s->listen_fd);
-	s->listen_fd = -1;
+	for (i = 0; i < s->nls; i++) {
+		if (s->ls[i].admin)
+			continue;       /* /healthz answers while draining */
+		ev_io_stop(s->ev, &s->ls[i].io);
+		if (s->ls[i].fd != -1)
+			close(s->ls[i].fd);
+		s->ls[i].fd = -1;
+	}
+}
+
+static void server_close_admin(struct server *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nls; i++) {
+		ev_io_stop(s->ev, &s->ls[i].io);
+		if (s->ls[i].fd != -1)
+			close(s->ls[i].fd);
+		s->ls[i].fd = -1;
+	}
 }
 
 /* First signal: graceful stop.  A second one: stop now. */
@@ -214,25 +300,58 @@ static void server_signal_cb(struct ev_loop *ev, ev_signal *w, int revents)
 		return;
 	}
 	s->stopping = true;
+	log_info("stopping: no new connections; draining %u for at most "
+	    "%gs", s->nconns, s->shutdown_timeout);
 	server_stop_listening(s);
 	conn_stop_all(s);
 	if (s->nconns == 0) {
 		ev_break(ev, EVBREAK_ALL);
 		return;
 	}
+	ev_timer_set(&s->drain, s->shutdown_timeout, 0.0);
 	ev_timer_start(ev, &s->drain);
+}
+
+/* SIGHUP: the application re-reads its configuration (and reopens logs). */
+static void server_hup_cb(struct ev_loop *ev, ev_signal *w, int revents)
+{
+	struct server *s = w->data;
+
+	if (s->stopping)
+		return;
+	if (s->on_reopen != NULL)
+		s->on_reopen(s);
+	if (s->on_reload != NULL)
+		s->on_reload(s);
+}
+
+/* SIGUSR1: reopen the log files (logrotate). */
+static void server_usr1_cb(struct ev_loop *ev, ev_signal *w, int revents)
+{
+	struct server *s = w->data;
+
+	if (s->on_reopen != NULL)
+		s->on_reopen(s);
 }
 
 static void server_drain_cb(struct ev_loop *ev, ev_timer *w, int revents)
 {
+	struct server *s = w->data;
+
+	log_info("shutdown-timeout reached: closing %u connections", s->nconns);
 	ev_break(ev, EVBREAK_ALL);
 }
 
 void server_run(struct server *s)
 {
+	size_t i;
+
 	ev_signal_start(s->ev, &s->sigterm);
 	ev_signal_start(s->ev, &s->sigint);
-	ev_io_start(s->ev, &s->accept_io);
+	ev_signal_start(s->ev, &s->sighup);
+	ev_signal_start(s->ev, &s->sigusr1);
+	for (i = 0; i < s->nls; i++)
+		ev_io_start(s->ev, &s->ls[i].io);
 	ev_run(s->ev, 0);
 }
 
@@ -242,8 +361,18 @@ void server_close(struct server *s)
 		return;
 	s->stopping = true;     /* no accept restarts while freeing */
 	conn_free_all(s);
+	admin_free_all(s);
 	server_stop_listening(s);
+	server_close_admin(s);
+	free(s->ls);
+	s->ls = NULL;
+	s->nls = 0;
 	ev_timer_stop(s->ev, &s->drain);
 	ev_signal_stop(s->ev, &s->sigterm);
 	ev_signal_stop(s->ev, &s->sigint);
+	ev_signal_stop(s->ev, &s->sighup);
+	ev_signal_stop(s->ev, &s->sigusr1);
+	if (s->gen != NULL)
+		gen_unref(s->gen);
+	s->gen = NULL;
 }

@@ -1,7 +1,8 @@
 /*
- * loop.h - the listening socket, the libev loop, signals and the graceful
- * stop.  Connections (conn.c) register here so the loop can bound their
- * number and close them at shutdown.
+ * loop.h - the listening sockets, the libev loop, signals, the graceful
+ * stop and reload.  Connections (conn.c) register here so the loop can
+ * bound their number and close them at shutdown; admin connections
+ * (admin.c) are counted apart.
  */
 #ifndef SRV_LOOP_H
 #define SRV_LOOP_H
@@ -11,47 +12,84 @@
 #include <ev.h>
 #include <openssl/ssl.h>
 
-#include "cfg.h"
+#include "conf.h"
 #include "http.h"
 
 struct conn;
+struct server;
+struct gen;
+struct accesslog;
+struct admin_conn;
+
+struct listener {
+	int fd;
+	bool admin;             /* plain HTTP: /healthz and /metrics */
+	ev_io io;
+	struct server *srv;
+	char name[80];          /* HOST:PORT as bound */
+};
+
+/* Handshake counters by TLS version (index) and result. */
+enum { VER_TLS12, VER_TLS13, VER_OTHER, VER_COUNT };
+
+struct server_stats {
+	unsigned long long accepted;
+	unsigned long long handshakes[VER_COUNT];       /* completed, full */
+	unsigned long long resumed[VER_COUNT];          /* completed, resumed */
+	unsigned long long handshake_failures[VER_COUNT];
+	unsigned long long requests;
+	unsigned long long reloads_ok, reloads_failed;
+};
 
 struct server {
 	struct ev_loop *ev;
-	SSL_CTX *ctx;
-	const struct http_site *site;
-	int listen_fd;
-	ev_io accept_io;
-	ev_timer accept_retry;  /* re-enables accept after EMFILE/ENFILE */
-	ev_signal sigterm;
-	ev_signal sigint;
-	ev_timer drain;         /* bounds the graceful stop */
-	struct conn *conns;     /* live connections (linked by conn.c) */
+	struct gen *gen;                /* what new connections are served by */
+	struct listener *ls;
+	size_t nls;
+	ev_timer accept_retry;          /* re-enables accept after EMFILE/ENFILE */
+	ev_signal sigterm, sigint, sighup, sigusr1;
+	ev_timer drain;                 /* bounds the graceful stop */
+	struct conn *conns;             /* live connections (linked by conn.c) */
+	struct admin_conn *admins;      /* live admin connections (admin.c) */
+	unsigned nadmins;
 	unsigned nconns;
 	unsigned max_conns;
+	double shutdown_timeout;
 	bool stopping;
-	/* counters for /metrics; touched by the loop thread only */
-	unsigned long long accepted;
-	unsigned long long handshakes;          /* completed */
-	unsigned long long handshake_failures;  /* closed before completing */
+	struct accesslog *alog;         /* NULL: off */
+	struct server_stats st;         /* touched by the loop thread only */
+	/* the application's part of reload and log reopening */
+	void (*on_reload)(struct server *s);
+	void (*on_reopen)(struct server *s);
+	void *app;
 };
 
-void server_init(struct server *s, struct ev_loop *ev, SSL_CTX *ctx,
-    const struct http_site *site, unsigned max_conns);
+void server_init(struct server *s, struct ev_loop *ev);
 
 /*
- * Bind and listen on cfg's address, then print "listening on HOST:PORT"
- * with the bound port.  0, or -1 with one line logged.
+ * Bind and listen on every listen and admin-listen address of c.  0, or
+ * -1 with one line logged.
  */
-int server_listen(struct server *s, const struct cfg *cfg);
+int server_listen(struct server *s, const struct conf *c);
+
+/* Print "admin on HOST:PORT" and "listening on HOST:PORT" with the bound
+ * ports: the server is ready. */
+void server_announce(struct server *s);
 
 /* Serve until SIGTERM/SIGINT and the graceful stop are done. */
 void server_run(struct server *s);
 
-/* Close every connection and the listener. */
+/* Serve g from now on (start-up, then each reload); the old generation
+ * lives on in the connections that hold it. */
+void server_swap(struct server *s, struct gen *g);
+
+/* Close every connection and the listeners. */
 void server_close(struct server *s);
 
 /* Called by conn.c when a connection is freed. */
 void server_conn_closed(struct server *s);
+
+/* Apply the limits of a configuration (max connections, timeouts). */
+void server_apply(struct server *s, const struct conf *c);
 
 #endif /* SRV_LOOP_H */

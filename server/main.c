@@ -1,154 +1,282 @@
 /*
- * main.c - hsmtls-server: start-up order and exit.
+ * main.c - hsmtls-server: start-up order, reload, status pages and exit.
  *
- * Everything that can fail for a configuration reason (arguments, document
- * root, certificate, token login, key self-test, TLS context) is checked
- * before the port is bound, so "listening on" means ready to serve.  With
- * --daemon the process forks before the engine makes its first PKCS#11
- * call (a PKCS#11 library must be initialised in the process that uses
- * it), and the parent reports the child's start-up line and status.
+ * Everything that can fail for a configuration reason (the file, document
+ * roots, certificates, token logins, key self-tests, TLS contexts) is
+ * checked before a port is bound, so "listening on" means ready to serve.
+ * With --daemon the process forks before the engine makes its first
+ * PKCS#11 call (a PKCS#11 library must be initialised in the process that
+ * uses it), and the parent reports the child's start-up line and status.
+ *
+ * Order: parse -> (fork) -> bind -> read PIN files -> drop to `user` ->
+ * load modules, log in, find and self-test keys -> serve.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <ev.h>
 #include <openssl/ssl.h>
 
+#include "admin.h"
 #include "cfg.h"
+#include "conf.h"
 #include "hk.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "site.h"
+#include "ticket.h"
 #include "tls.h"
 
 struct app {
-	struct cfg cfg;
-	struct http_site site;
-	X509 *leaf;
-	STACK_OF(X509) *chain;
-	struct hk_engine *engine;
-	struct hk_key *key;
-	SSL_CTX *ctx;
+	int argc;
+	char **argv;
+	struct tokens tk;
+	struct tickets *tickets;
 	struct server srv;
+	char *pid_file;
 	bool pid_written;
+	bool from_file;
 };
 
-/* Token state changes and recoveries while serving; may run on engine threads. */
-static void engine_log(void *arg, const char *msg)
+static struct app *the_app;     /* for the status pages */
+
+/* ---- status pages ---- */
+
+static const char *const ver_names[VER_COUNT] = { "TLSv1.2", "TLSv1.3",
+    "unknown" };
+
+int status_healthz(struct server *s, struct strbuf *b)
 {
-	log_error("engine: %s", msg);
-}
-
-static void engine_failed(const struct hk_engine *e)
-{
-	const char *msg = hk_engine_error(e);
-
-	log_error("%s", msg != NULL && msg[0] != '\0' ? msg :
-	    "key engine: unknown error");
-}
-
-static int app_engine(struct app *a)
-{
-	struct hk_pool_config pc = {
-		a->cfg.pool_threads, a->cfg.queue_max, a->cfg.key_timeout_ms
-	};
-
-	if ((a->engine = hk_engine_new()) == NULL) {
-		log_error("cannot start the key engine (OpenSSL providers)");
-		return -1;
-	}
-	hk_engine_set_pool(a->engine, &pc);
-	hk_engine_set_allow_weak_key(a->engine, a->cfg.allow_weak_key);
-	return 0;
-}
-
-/* --cert is a PEM file, or a certificate on the token (pkcs11:...;type=cert). */
-static int app_certs(struct app *a)
-{
-	if (strncmp(a->cfg.cert, "pkcs11:", 7) != 0)
-		return tls_read_certs(a->cfg.cert, &a->leaf, &a->chain);
-	a->leaf = hk_engine_load_cert(a->engine, a->cfg.cert, a->cfg.module,
-	    a->cfg.pin_file);
-	if (a->leaf == NULL || (a->chain = sk_X509_new_null()) == NULL) {
-		engine_failed(a->engine);
-		return -1;
-	}
-	return 0;
-}
-
-/* Token login and the start-up signature test against the certificate. */
-static int app_load_key(struct app *a)
-{
-	a->key = hk_engine_load_key(a->engine, a->cfg.key, a->cfg.module,
-	    a->cfg.pin_file, a->leaf);
-	if (a->key == NULL ||
-	    hk_key_selftest(a->engine, a->key, a->leaf, a->cfg.cert) == -1 ||
-	    (a->cfg.rsa_kx && hk_key_enable_rsa_kx(a->engine, a->key) == -1)) {
-		engine_failed(a->engine);
-		return -1;
-	}
-	return 0;
-}
-
-/* Prometheus text format: the engine's and the loop's counters. */
-static int app_metrics(void *arg, char *buf, size_t len)
-{
-	struct app *a = arg;
+	struct app *a = s->app;
+	struct token_rt *t;
 	struct hk_stats st;
-	int n;
+	int down = 0;
 
-	hk_engine_stats(a->engine, &st);
-	n = snprintf(buf, len,
-	    "hsmtls_connections_accepted_total %llu\n"
-	    "hsmtls_connections_open %u\n"
-	    "hsmtls_handshakes_total %llu\n"
-	    "hsmtls_handshake_failures_total %llu\n"
-	    "hsmtls_token_sign_total %llu\n"
-	    "hsmtls_token_sign_failures_total %llu\n"
-	    "hsmtls_token_decrypt_total %llu\n"
-	    "hsmtls_token_decrypt_failures_total %llu\n"
-	    "hsmtls_token_up %llu\n"
-	    "hsmtls_token_down_total %llu\n"
-	    "hsmtls_token_recoveries_total %llu\n"
-	    "hsmtls_token_relogins_total %llu\n"
-	    "hsmtls_token_key_refinds_total %llu\n"
-	    "hsmtls_token_session_replacements_total %llu\n"
-	    "hsmtls_token_sessions_open %llu\n"
-	    "hsmtls_pool_workers %llu\n"
-	    "hsmtls_pool_workers_busy %llu\n"
-	    "hsmtls_pool_queue_depth %llu\n"
-	    "hsmtls_pool_rejected_total %llu\n"
-	    "hsmtls_pool_expired_total %llu\n"
-	    "hsmtls_pool_cancelled_total %llu\n",
-	    a->srv.accepted, a->srv.nconns, a->srv.handshakes,
-	    a->srv.handshake_failures,
-	    (unsigned long long)st.sign_ok, (unsigned long long)st.sign_failed,
-	    (unsigned long long)st.decrypt_ok,
-	    (unsigned long long)st.decrypt_failed,
-	    (unsigned long long)st.token_up,
-	    (unsigned long long)st.token_down_events,
-	    (unsigned long long)st.token_recoveries,
-	    (unsigned long long)st.relogins,
-	    (unsigned long long)st.key_refinds,
-	    (unsigned long long)st.session_replacements,
-	    (unsigned long long)st.sessions_open,
-	    (unsigned long long)st.workers,
-	    (unsigned long long)st.workers_busy,
-	    (unsigned long long)st.queue_depth,
-	    (unsigned long long)st.ops_rejected,
-	    (unsigned long long)st.ops_expired,
-	    (unsigned long long)st.ops_cancelled);
-	return n < 0 || (size_t)n >= len ? -1 : n;
+	for (t = a->tk.list; t != NULL; t = t->next) {
+		hk_engine_stats(t->e, &st);
+		if (!st.token_up && st.workers > 0) {
+			sb_printf(b, "%stoken '%s' is down", down ? "\n" : "",
+			    t->name != NULL ? t->name : "");
+			down++;
+		}
+	}
+	if (down) {
+		sb_printf(b, "\n");
+		return 503;
+	}
+	sb_printf(b, "ok\n");
+	return 200;
 }
+
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void sb_label(struct strbuf *b, const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			sb_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			sb_printf(b, "\\n");
+		else
+			sb_printf(b, "%c", *v);
+	}
+}
+
+static void help(struct strbuf *b, const char *name, const char *type,
+    const char *text)
+{
+	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+static void token_metric(struct strbuf *b, struct app *a, const char *name,
+    const char *type, const char *text, size_t off)
+{
+	struct token_rt *t;
+	struct hk_stats st;
+
+	help(b, name, type, text);
+	for (t = a->tk.list; t != NULL; t = t->next) {
+		hk_engine_stats(t->e, &st);
+		sb_printf(b, "%s{token=\"", name);
+		sb_label(b, t->name != NULL ? t->name : "");
+		sb_printf(b, "\"} %llu\n", (unsigned long long)
+		    *(const uint64_t *)((const char *)&st + off));
+	}
+}
+
+struct metric_arg {
+	struct strbuf *b;
+	const char *token;
+};
+
+static void metric_fault(void *arg, const char *ckr, uint64_t n)
+{
+	struct metric_arg *m = arg;
+
+	sb_printf(m->b, "hsmtls_token_faults_total{token=\"");
+	sb_label(m->b, m->token);
+	sb_printf(m->b, "\",code=\"%s\"} %llu\n", ckr, (unsigned long long)n);
+}
+
+static void metric_keyop(void *arg, const char *uri, const char *label,
+    const char *mech, uint64_t ok, uint64_t failed)
+{
+	struct metric_arg *m = arg;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		sb_printf(m->b, "hsmtls_key_operations_total{token=\"");
+		sb_label(m->b, m->token);
+		sb_printf(m->b, "\",key=\"");
+		sb_label(m->b, label);
+		sb_printf(m->b, "\",mechanism=\"%s\",result=\"%s\"} %llu\n", mech,
+		    i == 0 ? "ok" : "failed",
+		    (unsigned long long)(i == 0 ? ok : failed));
+	}
+}
+
+/* Per token: the latency histogram, faults by CKR name, key operations. */
+static void token_details(struct strbuf *b, struct app *a)
+{
+	struct token_rt *t;
+	struct hk_latency lat;
+	struct metric_arg m = { b, NULL };
+	int i;
+
+	help(b, "hsmtls_token_operation_seconds", "histogram",
+	    "time of each C_Sign or C_Decrypt on the token");
+	for (t = a->tk.list; t != NULL; t = t->next) {
+		hk_engine_latency(t->e, &lat);
+		for (i = 0; i < HK_LATENCY_BUCKETS; i++) {
+			sb_printf(b, "hsmtls_token_operation_seconds_bucket{token=\"");
+			sb_label(b, t->name);
+			if (i == HK_LATENCY_BUCKETS - 1)
+				sb_printf(b, "\",le=\"+Inf\"} %llu\n",
+				    (unsigned long long)lat.bucket[i]);
+			else
+				sb_printf(b, "\",le=\"%g\"} %llu\n",
+				    hk_latency_bounds[i],
+				    (unsigned long long)lat.bucket[i]);
+		}
+		sb_printf(b, "hsmtls_token_operation_seconds_sum{token=\"");
+		sb_label(b, t->name);
+		sb_printf(b, "\"} %.6f\n", lat.sum);
+		sb_printf(b, "hsmtls_token_operation_seconds_count{token=\"");
+		sb_label(b, t->name);
+		sb_printf(b, "\"} %llu\n", (unsigned long long)lat.count);
+	}
+	help(b, "hsmtls_token_faults_total", "counter",
+	    "error codes the token returned, by CKR name");
+	for (t = a->tk.list; t != NULL; t = t->next) {
+		m.token = t->name;
+		hk_engine_faults(t->e, metric_fault, &m);
+	}
+	help(b, "hsmtls_key_operations_total", "counter",
+	    "key operations by key, mechanism and result");
+	for (t = a->tk.list; t != NULL; t = t->next) {
+		m.token = t->name;
+		hk_engine_key_ops(t->e, metric_keyop, &m);
+	}
+}
+
+int status_metrics(struct server *s, struct strbuf *b)
+{
+	struct app *a = s->app;
+	struct ticket_stats ts;
+	int v;
+
+	help(b, "hsmtls_connections_accepted_total", "counter",
+	    "TLS connections accepted");
+	sb_printf(b, "hsmtls_connections_accepted_total %llu\n", s->st.accepted);
+	help(b, "hsmtls_connections_open", "gauge", "TLS connections open now");
+	sb_printf(b, "hsmtls_connections_open %u\n", s->nconns);
+	help(b, "hsmtls_handshakes_total", "counter",
+	    "TLS handshakes by version and result (ok: full, resumed: by "
+	    "ticket, failed: closed before completing)");
+	for (v = 0; v < VER_COUNT; v++) {
+		sb_printf(b, "hsmtls_handshakes_total{version=\"%s\",result=\"ok\"} "
+		    "%llu\n", ver_names[v], s->st.handshakes[v]);
+		sb_printf(b, "hsmtls_handshakes_total{version=\"%s\",result="
+		    "\"resumed\"} %llu\n", ver_names[v], s->st.resumed[v]);
+		sb_printf(b, "hsmtls_handshakes_total{version=\"%s\",result="
+		    "\"failed\"} %llu\n", ver_names[v],
+		    s->st.handshake_failures[v]);
+	}
+	help(b, "hsmtls_resumptions_total", "counter",
+	    "handshakes resumed from a session ticket (no token operation)");
+	sb_printf(b, "hsmtls_resumptions_total %llu\n",
+	    s->st.resumed[VER_TLS12] + s->st.resumed[VER_TLS13] +
+	    s->st.resumed[VER_OTHER]);
+	tickets_stats(a->tickets, &ts);
+	help(b, "hsmtls_tickets_issued_total", "counter",
+	    "session tickets issued");
+	sb_printf(b, "hsmtls_tickets_issued_total %llu\n", ts.issued);
+	help(b, "hsmtls_ticket_key_rotations_total", "counter",
+	    "in-memory ticket key rotations");
+	sb_printf(b, "hsmtls_ticket_key_rotations_total %llu\n", ts.rotations);
+	help(b, "hsmtls_reloads_total", "counter",
+	    "configuration reloads (SIGHUP) by result");
+	sb_printf(b, "hsmtls_reloads_total{result=\"ok\"} %llu\n"
+	    "hsmtls_reloads_total{result=\"failed\"} %llu\n",
+	    s->st.reloads_ok, s->st.reloads_failed);
+	help(b, "hsmtls_config_generation", "gauge",
+	    "the configuration served (1 at start, +1 per successful reload)");
+	sb_printf(b, "hsmtls_config_generation %lu\n", s->gen->id);
+
+#define TOKEN_METRIC(name, type, field, text) \
+	token_metric(b, a, name, type, text, offsetof(struct hk_stats, field))
+	TOKEN_METRIC("hsmtls_token_up", "gauge", token_up,
+	    "1 while the token answers, 0 while it is down");
+	TOKEN_METRIC("hsmtls_token_sign_total", "counter", sign_ok,
+	    "signatures made on the token");
+	TOKEN_METRIC("hsmtls_token_sign_failures_total", "counter", sign_failed,
+	    "signatures the token failed");
+	TOKEN_METRIC("hsmtls_token_decrypt_total", "counter", decrypt_ok,
+	    "RSA pre-master secrets decrypted on the token");
+	TOKEN_METRIC("hsmtls_token_decrypt_failures_total", "counter",
+	    decrypt_failed, "RSA decryptions the token failed");
+	TOKEN_METRIC("hsmtls_token_down_total", "counter", token_down_events,
+	    "times the token went down");
+	TOKEN_METRIC("hsmtls_token_recoveries_total", "counter",
+	    token_recoveries, "times the token came back");
+	TOKEN_METRIC("hsmtls_token_relogins_total", "counter", relogins,
+	    "logins after the token lost ours");
+	TOKEN_METRIC("hsmtls_token_key_refinds_total", "counter", key_refinds,
+	    "keys found again after their handles went stale");
+	TOKEN_METRIC("hsmtls_token_session_replacements_total", "counter",
+	    session_replacements, "PKCS#11 sessions replaced after faults");
+	TOKEN_METRIC("hsmtls_token_sessions_open", "gauge", sessions_open,
+	    "PKCS#11 sessions open now");
+	TOKEN_METRIC("hsmtls_pool_workers", "gauge", workers,
+	    "key-operation worker threads");
+	TOKEN_METRIC("hsmtls_pool_workers_busy", "gauge", workers_busy,
+	    "workers inside a token call now");
+	TOKEN_METRIC("hsmtls_pool_queue_depth", "gauge", queue_depth,
+	    "key operations waiting for a worker now");
+	TOKEN_METRIC("hsmtls_pool_rejected_total", "counter", ops_rejected,
+	    "key operations refused: queue full");
+	TOKEN_METRIC("hsmtls_pool_expired_total", "counter", ops_expired,
+	    "key operations past their deadline");
+	TOKEN_METRIC("hsmtls_pool_cancelled_total", "counter", ops_cancelled,
+	    "key operations given up because the client left");
+#undef TOKEN_METRIC
+	token_details(b, a);
+	return 200;
+}
+
+/* ---- start-up ---- */
 
 static int app_pid_file(const char *path)
 {
@@ -162,62 +290,207 @@ static int app_pid_file(const char *path)
 	return 0;
 }
 
-static int app_start(struct app *a)
+/*
+ * Drop to the configured user: after binding and reading the PIN files,
+ * before any PKCS#11 call.  The process stays non-dumpable (the engine's
+ * PIN page must never reach a core file), which setuid() would undo.
+ */
+static int app_drop_privileges(const char *user)
 {
-	struct ev_loop *ev;
+	struct passwd *pw;
 
-	if (http_site_open(&a->site, a->cfg.root) == -1 ||
-	    app_engine(a) == -1 || app_certs(a) == -1 || app_load_key(a) == -1)
+	if (user == NULL)
+		return 0;
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		log_error("user '%s': %s", user, errno ? strerror(errno) :
+		    "no such user");
 		return -1;
-	if ((a->ctx = tls_ctx_new(a->leaf, a->chain, hk_key_pkey(a->key),
-	    a->cfg.rsa_kx)) == NULL)
+	}
+	if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid)
+		return 0;
+	if (setgroups(0, NULL) == -1 && errno != EPERM) {
+		log_error("user '%s': setgroups: %s", user, strerror(errno));
 		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
+	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1) {
+		log_error("user '%s': cannot switch to uid %u: %s", user,
+		    (unsigned)pw->pw_uid, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		log_error("user '%s': could switch back to root", user);
+		return -1;
+	}
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	return 0;
+}
+
+/* Print what a build said; warnings only: go on. */
+static void app_report(struct conf_errors *err)
+{
+	conf_errors_print(err);
+	conf_errors_clear(err);
+}
+
+/* -t: parse, log in, self-test; "configuration ok" or every error. */
+static int app_check(struct conf *c)
+{
+	struct conf_errors err;
+	struct tokens tk;
+	struct tickets *t;
+	struct gen *g = NULL;
+	int rc;
+
+	memset(&err, 0, sizeof(err));
+	memset(&tk, 0, sizeof(tk));
+	t = tickets_new(c, &err);
+	if (t != NULL)
+		g = gen_build(c, &tk, t, NULL, false, &err);
+	rc = g != NULL && conf_errors_count(&err) == 0 ? 0 : -1;
+	app_report(&err);
+	gen_unref(g);
+	tickets_free(t);
+	tokens_free(&tk);
+	if (rc == 0)
+		printf("configuration ok\n");
+	return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static int app_start(struct app *a, struct conf *c)
+{
+	struct conf_errors err;
+	struct ev_loop *ev;
+	struct gen *g;
+	bool cli = c->file == NULL;
+	int rc = -1;
+
+	memset(&err, 0, sizeof(err));
+	a->from_file = !cli;
 	if ((ev = ev_default_loop(0)) == NULL) {
 		log_error("cannot create the event loop (check LIBEV_FLAGS)");
 		return -1;
 	}
-	if (a->cfg.metrics_path != NULL) {
-		a->site.metrics_path = a->cfg.metrics_path;
-		a->site.metrics = app_metrics;
-		a->site.metrics_arg = a;
-	}
-	server_init(&a->srv, ev, a->ctx, &a->site, a->cfg.max_conns);
-	if (server_listen(&a->srv, &a->cfg) == -1)
+	server_init(&a->srv, ev);
+	a->srv.app = a;
+	if (server_listen(&a->srv, c) == -1)
 		return -1;
-	if (a->cfg.pid_file != NULL) {
-		if (app_pid_file(a->cfg.pid_file) == -1)
+	if ((a->tickets = tickets_new(c, &err)) == NULL ||
+	    tokens_prepare(c, &a->tk, cli, &err) != 0) {
+		app_report(&err);
+		return -1;
+	}
+	if (app_drop_privileges(c->user) != 0)
+		return -1;
+	g = gen_build(c, &a->tk, a->tickets, NULL, cli, &err);
+	app_report(&err);
+	if (g == NULL)
+		return -1;
+	server_swap(&a->srv, g);
+	gen_unref(g);
+	if (a->srv.gen->conf.pid_file != NULL) {
+		if ((a->pid_file = strdup(a->srv.gen->conf.pid_file)) == NULL ||
+		    app_pid_file(a->pid_file) == -1)
 			return -1;
 		a->pid_written = true;
 	}
+	server_announce(&a->srv);
 	/* Only now: a failed start-up must print exactly one line. */
-	hk_engine_set_logger(a->engine, engine_log, NULL);
-	return 0;
+	tokens_set_logger(&a->tk, NULL);
+	rc = 0;
+	return rc;
 }
 
+/* ---- reload ---- */
+
+static void app_reload(struct server *s)
+{
+	struct app *a = s->app;
+	struct conf_errors err;
+	struct conf c;
+	struct gen *g;
+	enum cfg_result r;
+
+	log_info("reloading (SIGHUP): %s", a->from_file ?
+	    s->gen->conf.file : "certificates and keys of the command line");
+	/* The same command line again: -c FILE is read anew, or the flags
+	 * name the same certificate and key files, read anew. */
+	r = cfg_parse(&c, a->argc, a->argv);
+	if (r != CFG_OK) {
+		if (r == CFG_EXIT_OK)
+			conf_free(&c);
+		s->st.reloads_failed++;
+		log_error("reload failed: the configuration has errors; the "
+		    "previous one keeps serving");
+		return;
+	}
+	memset(&err, 0, sizeof(err));
+	if (tickets_reload(a->tickets, &c, &err) != 0) {
+		app_report(&err);
+		conf_free(&c);
+		s->st.reloads_failed++;
+		log_error("reload failed: ticket keys; the previous "
+		    "configuration keeps serving");
+		return;
+	}
+	g = gen_build(&c, &a->tk, a->tickets, s->gen, false, &err);
+	app_report(&err);
+	if (g == NULL) {
+		s->st.reloads_failed++;
+		log_error("reload failed; the previous configuration keeps "
+		    "serving");
+		return;
+	}
+	if (g->conf.nlistens != s->gen->conf.nlistens ||
+	    g->conf.nadmin != s->gen->conf.nadmin)
+		log_error("warning: listen and admin-listen changes take effect "
+		    "at the next restart");
+	server_swap(s, g);
+	gen_unref(g);
+	s->st.reloads_ok++;
+	log_info("reloaded: configuration %lu serves %zu site%s", s->gen->id,
+	    s->gen->nsites, s->gen->nsites == 1 ? "" : "s");
+}
+
+/* ---- logs ---- */
+
 /*
- * After start-up, later log lines go to --log-file, or nowhere for a
- * daemon without one.  This also closes a daemon's start-up pipe, which
- * tells the waiting parent that start-up is over.
+ * After start-up, log lines go to the error log, with timestamps and
+ * levels.  A daemon's stderr (its start-up pipe, which tells the waiting
+ * parent that start-up is over) becomes /dev/null; library messages on
+ * stderr then go nowhere, ours to the error log.
  */
-static int app_redirect_log(const struct cfg *cfg)
+static int app_logs(const struct conf *c)
 {
 	int fd;
 
-	if (cfg->log_file == NULL && !cfg->daemon)
-		return 0;
-	if (cfg->log_file != NULL)
-		fd = open(cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-		    0640);
-	else
-		fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (fd == -1) {
-		log_error("log file '%s': %s", cfg->log_file, strerror(errno));
+	if (c->error_log != NULL && log_open(c->error_log) == -1) {
+		log_error("error-log '%s': %s", c->error_log, strerror(errno));
 		return -1;
 	}
-	dup2(fd, STDERR_FILENO);
-	close(fd);
+	if (c->daemon) {
+		if (c->error_log == NULL || strcmp(c->error_log, "stderr") == 0)
+			(void)log_open("/dev/null");
+		if ((fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1) {
+			log_error("/dev/null: %s", strerror(errno));
+			return -1;
+		}
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	log_set_level((enum log_level)c->log_level);
+	log_set_timestamps(true);
 	return 0;
 }
+
+static void app_reopen(struct server *s)
+{
+	if (log_reopen() == -1)
+		log_error("reopening the error log: %s", strerror(errno));
+}
+
+/* ---- daemon ---- */
 
 /* The write end of the daemon's status pipe, in the child; -1 otherwise. */
 static int ready_fd = -1;
@@ -294,51 +567,68 @@ static int daemonise(void)
 }
 
 /*
- * Connections and the SSL_CTX hold references to the token key, so they go
- * before the engine; hk_engine_free() then runs C_Finalize while the
- * module is still loaded (not from atexit, see DESIGN.md).
+ * Connections and the SSL_CTXs hold references to the token keys, so they
+ * go before the engines; tokens_free() then runs C_Finalize while the
+ * modules are still loaded (not from atexit, see DESIGN.md).
  */
 static void app_free(struct app *a)
 {
 	server_close(&a->srv);
-	SSL_CTX_free(a->ctx);
-	sk_X509_pop_free(a->chain, X509_free);
-	X509_free(a->leaf);
-	hk_engine_free(a->engine);
-	http_site_close(&a->site);
+	tokens_free(&a->tk);
+	tickets_free(a->tickets);
 	if (a->srv.ev != NULL)
 		ev_loop_destroy(a->srv.ev);
 	if (a->pid_written)
-		unlink(a->cfg.pid_file);
+		unlink(a->pid_file);
+	free(a->pid_file);
 }
 
 int main(int argc, char **argv)
 {
 	struct app a;
+	struct conf c;
 	int rc = EXIT_FAILURE;
 
 	memset(&a, 0, sizeof(a));
-	a.site.root_fd = -1;
-	a.srv.listen_fd = -1;
-	/* A peer that resets must not kill the server mid-write. */
+	a.argc = argc;
+	a.argv = argv;
+	the_app = &a;
+	/* A peer that resets must not kill the server mid-write, and a
+	 * SIGHUP or SIGUSR1 during start-up must not kill it either. */
 	signal(SIGPIPE, SIG_IGN);
-	switch (cfg_parse(&a.cfg, argc, argv)) {
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	switch (cfg_parse(&c, argc, argv)) {
 	case CFG_EXIT_OK:
 		return EXIT_SUCCESS;
 	case CFG_ERROR:
+		conf_free(&c);
 		return EXIT_FAILURE;
 	case CFG_OK:
 		break;
 	}
-	/* Nothing before this point touches PKCS#11, and nothing after forks. */
-	if (a.cfg.daemon && daemonise() == -1)
-		return EXIT_FAILURE;
 	http_global_init();
-	if (app_start(&a) == 0 && app_redirect_log(&a.cfg) == 0) {
-		daemon_ready();
-		server_run(&a.srv);
-		rc = EXIT_SUCCESS;
+	if (c.check_only) {
+		rc = app_check(&c);
+		conf_free(&c);
+		return rc;
 	}
+	/* Nothing before this point touches PKCS#11, and nothing after forks. */
+	if (c.daemon && daemonise() == -1) {
+		conf_free(&c);
+		return EXIT_FAILURE;
+	}
+	a.srv.ev = NULL;
+	if (app_start(&a, &c) == 0) {
+		a.srv.on_reload = app_reload;
+		a.srv.on_reopen = app_reopen;
+		if (app_logs(&a.srv.gen->conf) == 0) {
+			daemon_ready();
+			server_run(&a.srv);
+			rc = EXIT_SUCCESS;
+		}
+	}
+	conf_free(&c);
 	app_free(&a);
 	return rc;
 }

@@ -54,7 +54,8 @@ static const char *tls_pem_error(void)
 }
 
 /* After the leaf: more certificates, until the end of the PEM data. */
-static int tls_read_chain(FILE *f, const char *path, STACK_OF(X509) *chain)
+static int tls_read_chain(FILE *f, const char *path, STACK_OF(X509) *chain,
+    char *why, size_t len)
 {
 	X509 *x;
 	unsigned long code;
@@ -62,7 +63,7 @@ static int tls_read_chain(FILE *f, const char *path, STACK_OF(X509) *chain)
 	while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
 		if (!sk_X509_push(chain, x)) {
 			X509_free(x);
-			log_error("certificate '%s': out of memory", path);
+			snprintf(why, len, "certificate '%s': out of memory", path);
 			return -1;
 		}
 	}
@@ -72,30 +73,31 @@ static int tls_read_chain(FILE *f, const char *path, STACK_OF(X509) *chain)
 		ERR_clear_error();      /* the normal end of the file */
 		return 0;
 	}
-	log_error("certificate '%s': chain certificate %d: %s", path,
+	snprintf(why, len, "certificate '%s': chain certificate %d: %s", path,
 	    sk_X509_num(chain) + 1, tls_pem_error());
 	return -1;
 }
 
-int tls_read_certs(const char *path, X509 **leaf, STACK_OF(X509) **chain)
+int tls_read_certs(const char *path, X509 **leaf, STACK_OF(X509) **chain,
+    char *why, size_t len)
 {
 	FILE *f = NULL;
 	X509 *x = NULL;
 	STACK_OF(X509) *sk = NULL;
 
 	if ((f = fopen(path, "r")) == NULL) {
-		log_error("certificate '%s': %s", path, strerror(errno));
+		snprintf(why, len, "certificate '%s': %s", path, strerror(errno));
 		goto err;
 	}
 	if ((x = PEM_read_X509(f, NULL, NULL, NULL)) == NULL) {
-		log_error("certificate '%s': %s", path, tls_pem_error());
+		snprintf(why, len, "certificate '%s': %s", path, tls_pem_error());
 		goto err;
 	}
 	if ((sk = sk_X509_new_null()) == NULL) {
-		log_error("certificate '%s': out of memory", path);
+		snprintf(why, len, "certificate '%s': out of memory", path);
 		goto err;
 	}
-	if (tls_read_chain(f, path, sk) == -1)
+	if (tls_read_chain(f, path, sk, why, len) == -1)
 		goto err;
 	fclose(f);
 	*leaf = x;
@@ -144,10 +146,13 @@ static int tls_ctx_params(SSL_CTX *ctx, bool rsa_kx)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
 	/*
-	 * Resumption is by session tickets (stateless); a server-side cache
-	 * would only cost a lock and an allocation per handshake.
+	 * Resumption is by session tickets (stateless, ticket.c); a
+	 * server-side cache would only cost a lock and an allocation per
+	 * handshake, and would not be shared between instances.  One TLS 1.3
+	 * ticket per handshake: a client resumes one connection at a time.
 	 */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 1);
 	/*
 	 * Partial writes let a connection stream a file chunk by chunk and
 	 * track its own offset.  SSL_MODE_ASYNC: every key operation runs on
@@ -161,8 +166,13 @@ static int tls_ctx_params(SSL_CTX *ctx, bool rsa_kx)
 	return 0;
 }
 
-SSL_CTX *tls_ctx_new(X509 *leaf, STACK_OF(X509) *chain, EVP_PKEY *pkey,
-    bool rsa_kx)
+const char *tls_ciphers(bool rsa_kx)
+{
+	return rsa_kx ? TLS_CIPHERS ":" TLS_RSA_KX_CIPHERS : TLS_CIPHERS;
+}
+
+SSL_CTX *tls_ctx_new(bool rsa_kx, const unsigned char *sid_ctx,
+    size_t sid_len)
 {
 	SSL_CTX *ctx;
 
@@ -172,15 +182,27 @@ SSL_CTX *tls_ctx_new(X509 *leaf, STACK_OF(X509) *chain, EVP_PKEY *pkey,
 	}
 	if (tls_ctx_params(ctx, rsa_kx) == -1)
 		goto err;
-	/* Also checks that the token key matches the certificate. */
-	if (!SSL_CTX_use_cert_and_key(ctx, leaf, pkey, chain, 1)) {
-		log_error("certificate and token key: %s", tls_reason());
+	/* A ticket resumes only on the site it was issued for. */
+	if (!SSL_CTX_set_session_id_context(ctx, sid_ctx,
+	    (unsigned)sid_len)) {
+		log_error("session id context: %s", tls_reason());
 		goto err;
 	}
 	return ctx;
 err:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+int tls_ctx_add_key(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain,
+    EVP_PKEY *pkey, char *why, size_t len)
+{
+	/* Also checks that the token key matches the certificate. */
+	if (!SSL_CTX_use_cert_and_key(ctx, leaf, pkey, chain, 1)) {
+		snprintf(why, len, "certificate and token key: %s", tls_reason());
+		return -1;
+	}
+	return 0;
 }
 
 enum tls_io tls_io_result(SSL *ssl, int ret)

@@ -22,14 +22,25 @@ enum tls_io {
 
 /*
  * Read a PEM file holding the leaf certificate first, then its chain.
- * 0 on success (*chain may be empty); -1 with one line logged.
+ * 0 on success (*chain may be empty); -1 with the cause in why.
  */
-int tls_read_certs(const char *path, X509 **leaf, STACK_OF(X509) **chain);
+int tls_read_certs(const char *path, X509 **leaf, STACK_OF(X509) **chain,
+    char *why, size_t len);
 
-/* TLS 1.2 + 1.3 server context using the token key; NULL with one line logged. */
-/* rsa_kx adds the TLS 1.2 RSA key exchange suites (AES-GCM only). */
-SSL_CTX *tls_ctx_new(X509 *leaf, STACK_OF(X509) *chain, EVP_PKEY *pkey,
-    bool rsa_kx);
+/*
+ * A TLS 1.2 + 1.3 server context without keys; rsa_kx adds the TLS 1.2
+ * RSA key exchange suites (AES-GCM only).  sid_ctx names the site, so
+ * tickets resume only where they were issued.  NULL with one line logged.
+ */
+SSL_CTX *tls_ctx_new(bool rsa_kx, const unsigned char *sid_ctx,
+    size_t sid_len);
+
+/* The cipher list tls_ctx_new() sets, for a connection moved by SNI. */
+const char *tls_ciphers(bool rsa_kx);
+
+/* Add a certificate chain and its token key; -1 with the cause in why. */
+int tls_ctx_add_key(SSL_CTX *ctx, X509 *leaf, STACK_OF(X509) *chain,
+    EVP_PKEY *pkey, char *why, size_t len);
 
 /* Map the return value ret of an SSL_* call on ssl; clears the error queue. */
 enum tls_io tls_io_result(SSL *ssl, int ret);

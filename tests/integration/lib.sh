@@ -133,6 +133,45 @@ make_root() {
 	printf 'plain text file\n' >"$ROOT/file.txt"
 }
 
+# make_second_token LABEL: another SoftHSM token, in the same token
+# directory as the first (one SOFTHSM2_CONF serves both); its PIN file is
+# $tmp/LABEL/user.pin (set in TOKEN2_PIN).
+make_second_token() {
+	SOFTHSM2_CONF=$tmp/$1-conf.tmp "$HSMTLS_TOKEN" init --dir "$tmp/$1" --label "$1" \
+	    >"$tmp/init2.out" 2>"$tmp/init2.err" ||
+		fail "hsmtls-token init --label $1 failed: $(cat "$tmp/init2.err")"
+	mv "$tmp/$1"/tokens/* "$TOKEN_DIR/tokens/" ||
+		hard_error "cannot move token $1 into $TOKEN_DIR/tokens"
+	TOKEN2_PIN=$tmp/$1/user.pin
+}
+
+# make_key_on LABEL PIN_FILE TYPE OBJECT ID: a key pair on token LABEL;
+# prints its URI.
+make_key_on() {
+	"$HSMTLS_TOKEN" keygen --token "$1" --pin-file "$2" --type "$3" \
+	    --label "$4" --id "$5" 2>"$tmp/keygen.err" ||
+		fail "hsmtls-token keygen on $1 failed: $(cat "$tmp/keygen.err")"
+}
+
+# make_cert_for URI PIN_FILE OUT CN [SAN]: a self-signed certificate signed
+# on the token by URI, for CN (and SAN, default DNS:CN).
+make_cert_for() {
+	"$HSMTLS_TOKEN" selfsign --key "$1" --pin-file "$2" --subject "CN=$4" \
+	    --san "${5:-DNS:$4}" --out "$3" 2>"$tmp/selfsign.err" >/dev/null ||
+		fail "hsmtls-token selfsign for $4 failed: $(cat "$tmp/selfsign.err")"
+}
+
+# start_server_conf FILE [ARGS...]: hsmtls-server -c FILE in the
+# background; waits for "listening on" (sets PORT, ADMIN_PORT).
+start_server_conf() {
+	SERVER_LOG=$tmp/server.log
+	[ -e "$SERVER_LOG" ] && SERVER_LOG=$tmp/server-$$-$(date +%s%N).log
+	"$HSMTLS_SERVER" -c "$@" </dev/null >"$tmp/server-stdout.out" 2>"$SERVER_LOG" &
+	SERVER_PID=$!
+	SERVER_STATUS=""
+	wait_listening
+}
+
 # setup_server_key TYPE: token + one key "web" (id 01) + its certificate
 # ($CERT) + document root; sets KEY_URI.
 setup_server_key() {
@@ -179,6 +218,8 @@ wait_listening() {
 			''|*[!0-9]*) fail "bad listening line '$line'" ;;
 			esac
 			[ "$PORT" -gt 0 ] || fail "listening on port 0: '$line'"
+			# The admin listener, if any, is announced first.
+			ADMIN_PORT=$(sed -n 's/^admin on .*:\([0-9][0-9]*\)$/\1/p' "$SERVER_LOG" | head -n1)
 			return 0
 		fi
 		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -261,6 +302,30 @@ s_client() {
 	timeout "$WAIT_SECS" openssl s_client -connect "127.0.0.1:$PORT" \
 	    -servername localhost -CAfile "$CERT" -verify_return_error \
 	    -verify_hostname localhost "$@" </dev/null 2>&1
+}
+
+# admin_get PATH: a plain HTTP GET of PATH on the admin listener (start
+# the server with --admin-listen 127.0.0.1:0 or admin-listen); body to stdout.
+admin_get() {
+	[ -n "${ADMIN_PORT:-}" ] || fail "no 'admin on' line: server started without an admin listener"
+	timeout "$WAIT_SECS" curl -sS --max-time "$WAIT_SECS" "http://127.0.0.1:$ADMIN_PORT$1"
+}
+
+# metric FILE NAME [LABEL_TEXT]: the sum of the values of the Prometheus
+# samples NAME or NAME{...} in FILE whose labels contain LABEL_TEXT.
+metric() {
+	awk -v n="$2" -v l="${3:-}" '
+		$1 == n || index($1, n "{") == 1 {
+			if (l == "" || index($1, l) > 0) { v += $2; f = 1 }
+		}
+		END { if (f) print v + 0; else print "none" }' "$1"
+}
+
+# expect_metric FILE NAME VALUE [LABEL_TEXT]: metric must equal VALUE.
+expect_metric() {
+	got=$(metric "$1" "$2" "${4:-}")
+	[ "$got" = "$3" ] || fail "metric $2${4:+ [$4]}: got $got, want $3; metrics:
+$(grep -v '^#' "$1")"
 }
 
 # expect_line FILE TEXT: FILE must contain the exact line TEXT.

@@ -8,7 +8,7 @@ need_tool openssl curl
 use_faults
 setup_server_key ec:P-256
 start_server --module "$HSMTLS_TESTP11" --cert "$CERT" --key "$KEY_URI" \
-    --pin-file "$PIN_FILE" --root "$ROOT" --metrics-path /metrics
+    --pin-file "$PIN_FILE" --root "$ROOT" --admin-listen 127.0.0.1:0
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 set_faults 'hang C_Sign 10000 count 1'
@@ -36,9 +36,9 @@ grep -q 'alert internal error' "$tmp/hung.out" ||
 	fail "the hung handshake did not end with an internal_error alert"
 [ "$took" -ge 1500 ] || fail "hung handshake ended after ${took} ms, before the 2 s deadline"
 within_ms "$took" 4000 || fail "hung handshake ended after ${took} ms, want about 2000 (deadline)"
-fetch /metrics >"$tmp/metrics.out" || fail "GET /metrics failed"
-expect_line "$tmp/metrics.out" 'hsmtls_pool_expired_total 1'
-expect_line "$tmp/metrics.out" 'hsmtls_token_down_total 0'
+admin_get /metrics >"$tmp/metrics.out" || fail "GET /metrics failed"
+expect_metric "$tmp/metrics.out" hsmtls_pool_expired_total 1
+expect_metric "$tmp/metrics.out" hsmtls_token_down_total 0
 handshakes 3 -tls1_3
 # Test: SIGTERM with the worker still inside the token: a bounded, clean stop.
 stop_server_ok

@@ -10,7 +10,7 @@ use_faults
 setup_server_key ec:P-256
 start_server --module "$HSMTLS_TESTP11" --cert "$CERT" --key "$KEY_URI" \
     --pin-file "$PIN_FILE" --root "$ROOT" --pool-threads 2 --queue-max 2 \
-    --key-timeout 5000 --metrics-path /metrics
+    --key-timeout 5000 --admin-listen 127.0.0.1:0
 set_faults 'latency C_Sign 1000'
 "$HSMTLS_BENCH" --connect "127.0.0.1:$PORT" --cafile "$CERT" --tls 1.3 \
     --concurrency 12 --requests 12 --no-request --timeout-ms 10000 \
@@ -21,6 +21,6 @@ bad=$(field errors "$tmp/bench.out")
 [ "$ok" = 4 ] && [ "$bad" = 8 ] ||
 	fail "12 handshakes, 2 workers + 2 queued: got $ok ok and $bad failed, want 4 and 8"
 set_faults ''
-fetch /metrics >"$tmp/metrics.out" || fail "GET /metrics failed"
-expect_line "$tmp/metrics.out" 'hsmtls_pool_rejected_total 8'
+admin_get /metrics >"$tmp/metrics.out" || fail "GET /metrics failed"
+expect_metric "$tmp/metrics.out" hsmtls_pool_rejected_total 8
 stop_server_ok

@@ -10,7 +10,7 @@ need_tool openssl curl
 use_faults
 setup_server_key ec:P-256
 start_server --module "$HSMTLS_TESTP11" --cert "$CERT" --key "$KEY_URI" \
-    --pin-file "$PIN_FILE" --root "$ROOT" --metrics-path /metrics
+    --pin-file "$PIN_FILE" --root "$ROOT" --admin-listen 127.0.0.1:0
 set_faults 'latency C_Sign 1500'
 # A client that sends its ClientHello and is gone 0.3 s later.
 (sleep 5 | timeout -s KILL 0.3 openssl s_client -connect "127.0.0.1:$PORT" \
@@ -21,9 +21,9 @@ wait "$G" || true
 BG_PIDS=""
 sleep 0.2
 set_faults ''
-fetch /metrics >"$tmp/metrics.out" || fail "GET /metrics failed"
+admin_get /metrics >"$tmp/metrics.out" || fail "GET /metrics failed"
 cat "$tmp/metrics.out"
-expect_line "$tmp/metrics.out" 'hsmtls_pool_cancelled_total 1'
-expect_line "$tmp/metrics.out" 'hsmtls_pool_expired_total 0'
-expect_line "$tmp/metrics.out" 'hsmtls_handshake_failures_total 1'
+expect_metric "$tmp/metrics.out" hsmtls_pool_cancelled_total 1
+expect_metric "$tmp/metrics.out" hsmtls_pool_expired_total 0
+expect_metric "$tmp/metrics.out" hsmtls_handshakes_total 1 'result="failed"'
 stop_server_ok
