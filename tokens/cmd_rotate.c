@@ -52,30 +52,71 @@ rotate_old_key(struct tok_p11 *p, const char *label, CK_OBJECT_HANDLE *key)
 	return 0;
 }
 
-/* OLD-YYYYMMDDHHMMSS (UTC), replacing such a suffix already on OLD. */
+/* s starts with "-" and 14 digits. */
 static int
-rotate_label(struct rotate *r, const char *old, const char *given)
+rotate_is_stamp(const char *s)
 {
-	size_t len = strlen(old);
+	return s[0] == '-' && strspn(s + 1, "0123456789") == 14;
+}
+
+/* Length of OLD without a "-YYYYMMDDHHMMSS" or "-YYYYMMDDHHMMSS-N" tail. */
+static size_t
+rotate_base_len(const char *old)
+{
+	size_t len = strlen(old), n = len;
+
+	while (n > 0 && old[n - 1] >= '0' && old[n - 1] <= '9')
+		n--;
+	if (n < len && n > 16 && old[n - 1] == '-' &&
+	    rotate_is_stamp(old + n - 16))
+		len = n - 1;
+	if (len > 15 && rotate_is_stamp(old + len - 15))
+		len -= 15;
+	return len;
+}
+
+/*
+ * OLD-YYYYMMDDHHMMSS (UTC), replacing such a suffix already on OLD; when a
+ * key already has that label (a second rotation within the same second),
+ * OLD-YYYYMMDDHHMMSS-2, -3, ...: the label stays readable and sortable.
+ */
+static int
+rotate_label(struct tok_p11 *p, struct rotate *r, const char *old,
+    const char *given)
+{
+	size_t len = rotate_base_len(old);
 	char stamp[16];
 	time_t now = time(NULL);
 	struct tm tm;
+	int seq, used;
 
 	if (given != NULL) {
 		snprintf(r->label, sizeof(r->label), "%s", given);
 		return 0;
 	}
-	if (len > 15 && old[len - 15] == '-' &&
-	    strspn(old + len - 14, "0123456789") == 14)
-		len -= 15;
 	if (gmtime_r(&now, &tm) == NULL ||
-	    strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm) == 0 ||
-	    snprintf(r->label, sizeof(r->label), "%.*s-%s", (int)len, old,
-	    stamp) >= (int)sizeof(r->label)) {
-		tok_err("--label '%s': too long to add a date to", old);
+	    strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm) == 0) {
+		tok_err("cannot read the clock for the new key's label");
 		return -1;
 	}
-	return 0;
+	for (seq = 1; seq < 1000; seq++) {
+		if ((seq == 1 ? snprintf(r->label, sizeof(r->label), "%.*s-%s",
+		    (int)len, old, stamp) : snprintf(r->label,
+		    sizeof(r->label), "%.*s-%s-%d", (int)len, old, stamp,
+		    seq)) >= (int)sizeof(r->label)) {
+			tok_err("--label '%s': too long to add a date to", old);
+			return -1;
+		}
+		used = tok_p11_label_used(p, r->label, CKO_PRIVATE_KEY,
+		    CKO_PUBLIC_KEY);
+		if (used == -1)
+			return -1;
+		if (!used)
+			return 0;
+	}
+	tok_err("token '%s': every label from '%s' to '%s' is taken; give "
+	    "--new-label", tok_p11_label(p), stamp, r->label);
+	return -1;
 }
 
 /* The certificate for the old key: --cert FILE, else on the token by id. */
@@ -157,7 +198,7 @@ rotate_plan(struct tok_p11 *p, const struct tok_opts *o, struct rotate *r)
 		    tok_p11_get_flag(p, old, CKA_DECRYPT) == 1;
 	}
 	id = tok_p11_get_bytes(p, old, CKA_ID, &id_len);
-	if (rotate_label(r, o->label, o->new_label) == -1 ||
+	if (rotate_label(p, r, o->label, o->new_label) == -1 ||
 	    rotate_names(p, o, r, id, id_len) == -1 ||
 	    tok_p11_free_id(p, id, id_len, r->id, &r->id_len) == -1)
 		goto end;

@@ -11,7 +11,8 @@
 
 #include "tok.h"
 
-static char errbuf[512];
+/* Room for a "where it looked" hint with two paths (p11.c). */
+static char errbuf[2048];
 
 static void tok_verr(int with_errno, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));

@@ -23,6 +23,11 @@
 
 #include "tok.h"
 
+/* Where SoftHSMv2 2.6 looks when SOFTHSM2_CONF is unset, and its default. */
+#define SOFTHSM_CONF_DEFAULT "/etc/softhsm/softhsm2.conf"
+#define SOFTHSM_TOKENDIR_DEFAULT "/var/lib/softhsm/tokens/"
+#define P11_WHERE_MAX 1536
+
 const char *
 tok_module_default(const char *module)
 {
@@ -87,6 +92,95 @@ p11_dlopen(struct tok_p11 *p)
 	return 0;
 }
 
+/* SoftHSM by what the module says of itself, else by its file name. */
+static int
+p11_is_softhsm(const struct tok_p11 *p)
+{
+	const char *base = strrchr(p->module, '/');
+	CK_INFO info;
+
+	if (p->loaded && p->fl != NULL && p->fl->C_GetInfo(&info) == CKR_OK)
+		return memcmp(info.manufacturerID, "SoftHSM", 7) == 0;
+	return strstr(base != NULL ? base + 1 : p->module, "softhsm") != NULL;
+}
+
+static char *
+p11_trim(char *s)
+{
+	char *e;
+
+	s += strspn(s, " \t");
+	e = s + strlen(s);
+	while (e > s && strchr(" \t\r\n", e[-1]) != NULL)
+		*--e = '\0';
+	return s;
+}
+
+/*
+ * "; SoftHSM config: ..., token dir ...; for a token made by init ...":
+ * the one thing a missing SoftHSM token most often means is a shell that
+ * never ran the "export SOFTHSM2_CONF=" line init printed.  The token
+ * directory is read from the file the way SoftHSM reads it (key = value,
+ * '#' lines are comments).
+ */
+static void
+p11_softhsm_where(char *buf, size_t size)
+{
+	const char *env = getenv("SOFTHSM2_CONF");
+	const char *conf = env != NULL ? env : SOFTHSM_CONF_DEFAULT;
+	char line[PATH_MAX + 64], dir[PATH_MAX], *eq;
+	size_t len;
+	FILE *f;
+
+	len = (size_t)snprintf(buf, size, "; SoftHSM config: %s%s", env != NULL ?
+	    "SOFTHSM2_CONF=" : "", conf);
+	if (len < size && env == NULL)
+		len += (size_t)snprintf(buf + len, size - len,
+		    " (SOFTHSM2_CONF unset)");
+	if (len < size && (f = fopen(conf, "r")) == NULL) {
+		len += (size_t)snprintf(buf + len, size - len, ", cannot read "
+		    "it: %s", strerror(errno));
+	} else if (len < size) {
+		snprintf(dir, sizeof(dir), "%s", SOFTHSM_TOKENDIR_DEFAULT);
+		while (fgets(line, sizeof(line), f) != NULL) {
+			if (line[0] == '#' || (eq = strchr(line, '=')) == NULL)
+				continue;
+			*eq = '\0';
+			if (strcmp(p11_trim(line), "directories.tokendir") == 0)
+				snprintf(dir, sizeof(dir), "%s", p11_trim(eq + 1));
+		}
+		fclose(f);
+		len += (size_t)snprintf(buf + len, size - len, ", token dir %s",
+		    dir);
+	}
+	if (len < size)
+		snprintf(buf + len, size - len, "; for a token made by "
+		    "'hsmtls-token init --dir DIR', run the line init printed: "
+		    "export SOFTHSM2_CONF=DIR/softhsm2.conf");
+}
+
+/* "; tokens found: 'a', 'b'" (initialised ones) and, for SoftHSM, where. */
+static void
+p11_where(const struct tok_p11 *p, char *buf, size_t size)
+{
+	size_t len, n = 0;
+	unsigned int i;
+
+	len = (size_t)snprintf(buf, size, "; tokens found:");
+	for (i = 0; i < p->nslots && len < size; i++) {
+		PKCS11_TOKEN *t = p->slots[i].token;
+
+		if (t == NULL || !t->initialized || t->label == NULL)
+			continue;
+		len += (size_t)snprintf(buf + len, size - len, "%s '%s'",
+		    n++ > 0 ? "," : "", t->label);
+	}
+	if (len < size && n == 0)
+		len += (size_t)snprintf(buf + len, size - len, " none");
+	if (len < size && p11_is_softhsm(p))
+		p11_softhsm_where(buf + len, size - len);
+}
+
 int
 tok_p11_load(struct tok_p11 *p, const char *module)
 {
@@ -108,7 +202,14 @@ tok_p11_load(struct tok_p11 *p, const char *module)
 		return -1;
 	ERR_clear_error();
 	if (PKCS11_CTX_load(p->ctx, p->module) == -1) {
-		tok_p11_libp11_err("module %s: C_Initialize", p->module);
+		CK_RV rv = tok_p11_libp11_rv();
+		char where[P11_WHERE_MAX] = "";
+
+		if (p11_is_softhsm(p))
+			p11_softhsm_where(where, sizeof(where));
+		tok_err("module %s: C_Initialize%s%s%s", p->module,
+		    rv != CKR_OK ? ": " : " failed",
+		    rv != CKR_OK ? tok_ckr_name(rv) : "", where);
 		return -1;
 	}
 	p->loaded = 1;
@@ -156,7 +257,11 @@ tok_p11_find_token(struct tok_p11 *p, const char *label)
 		found = &p->slots[i];
 	}
 	if (found == NULL) {
-		tok_err("module %s: no token labelled '%s'", p->module, label);
+		char where[P11_WHERE_MAX];
+
+		p11_where(p, where, sizeof(where));
+		tok_err("module %s: no token labelled '%s'%s", p->module, label,
+		    where);
 		return -1;
 	}
 	p->slot = found;
@@ -233,7 +338,11 @@ tok_p11_find_target(struct tok_p11 *p, const struct tok_target *t)
 		found = &p->slots[i];
 	}
 	if (found == NULL) {
-		tok_err("module %s: no token matches '%s'", p->module, t->spec);
+		char where[P11_WHERE_MAX];
+
+		p11_where(p, where, sizeof(where));
+		tok_err("module %s: no token matches '%s'%s", p->module,
+		    t->spec, where);
 		return -1;
 	}
 	p->slot = found;
