@@ -18,7 +18,7 @@ PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libssl-dev openssl libp11-dev libp11-kit-dev p11-kit
 	libev-dev libhttp-parser-dev libcmocka-dev softhsm2 opensc
-	curl ca-certificates gnutls-bin procps iproute2 python3
+	curl ca-certificates gnutls-bin procps iproute2 python3 groff-base
 )
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
