@@ -20,6 +20,8 @@ struct conn;
 struct server;
 struct gen;
 struct accesslog;
+struct tokens;
+struct tickets;
 struct admin_conn;
 
 struct listener {
@@ -60,6 +62,8 @@ struct server {
 	struct http_limits limits;      /* per request, read by http.c */
 	struct conn_timeouts timeouts;  /* per connection, read by conn.c */
 	struct accesslog *alog;         /* NULL: off */
+	struct tokens *tokens;          /* the token engines, for /metrics */
+	struct tickets *tickets;
 	struct server_stats st;         /* touched by the loop thread only */
 	/* the application's part of reload and log reopening */
 	void (*on_reload)(struct server *s);

@@ -52,231 +52,6 @@ struct app {
 	bool from_file;
 };
 
-static struct app *the_app;     /* for the status pages */
-
-/* ---- status pages ---- */
-
-static const char *const ver_names[VER_COUNT] = { "TLSv1.2", "TLSv1.3",
-    "unknown" };
-
-int status_healthz(struct server *s, struct strbuf *b)
-{
-	struct app *a = s->app;
-	struct token_rt *t;
-	struct hk_stats st;
-	int down = 0;
-
-	for (t = a->tk.list; t != NULL; t = t->next) {
-		hk_engine_stats(t->e, &st);
-		if (!st.token_up && st.workers > 0) {
-			sb_printf(b, "%stoken '%s' is down", down ? "\n" : "",
-			    t->name != NULL ? t->name : "");
-			down++;
-		}
-	}
-	if (down) {
-		sb_printf(b, "\n");
-		return 503;
-	}
-	sb_printf(b, "ok\n");
-	return 200;
-}
-
-/* A Prometheus label value: backslash, quote and newline escaped. */
-static void sb_label(struct strbuf *b, const char *v)
-{
-	for (; *v != '\0'; v++) {
-		if (*v == '\\' || *v == '"')
-			sb_printf(b, "\\%c", *v);
-		else if (*v == '\n')
-			sb_printf(b, "\\n");
-		else
-			sb_printf(b, "%c", *v);
-	}
-}
-
-static void help(struct strbuf *b, const char *name, const char *type,
-    const char *text)
-{
-	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
-}
-
-static void token_metric(struct strbuf *b, struct app *a, const char *name,
-    const char *type, const char *text, size_t off)
-{
-	struct token_rt *t;
-	struct hk_stats st;
-
-	help(b, name, type, text);
-	for (t = a->tk.list; t != NULL; t = t->next) {
-		hk_engine_stats(t->e, &st);
-		sb_printf(b, "%s{token=\"", name);
-		sb_label(b, t->name != NULL ? t->name : "");
-		sb_printf(b, "\"} %llu\n", (unsigned long long)
-		    *(const uint64_t *)((const char *)&st + off));
-	}
-}
-
-struct metric_arg {
-	struct strbuf *b;
-	const char *token;
-};
-
-static void metric_fault(void *arg, const char *ckr, uint64_t n)
-{
-	struct metric_arg *m = arg;
-
-	sb_printf(m->b, "hsmtls_token_faults_total{token=\"");
-	sb_label(m->b, m->token);
-	sb_printf(m->b, "\",code=\"%s\"} %llu\n", ckr, (unsigned long long)n);
-}
-
-static void metric_keyop(void *arg, const char *uri, const char *label,
-    const char *mech, uint64_t ok, uint64_t failed)
-{
-	struct metric_arg *m = arg;
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		sb_printf(m->b, "hsmtls_key_operations_total{token=\"");
-		sb_label(m->b, m->token);
-		sb_printf(m->b, "\",key=\"");
-		sb_label(m->b, label);
-		sb_printf(m->b, "\",mechanism=\"%s\",result=\"%s\"} %llu\n", mech,
-		    i == 0 ? "ok" : "failed",
-		    (unsigned long long)(i == 0 ? ok : failed));
-	}
-}
-
-/* Per token: the latency histogram, faults by CKR name, key operations. */
-static void token_details(struct strbuf *b, struct app *a)
-{
-	struct token_rt *t;
-	struct hk_latency lat;
-	struct metric_arg m = { b, NULL };
-	int i;
-
-	help(b, "hsmtls_token_operation_seconds", "histogram",
-	    "time of each C_Sign or C_Decrypt on the token");
-	for (t = a->tk.list; t != NULL; t = t->next) {
-		hk_engine_latency(t->e, &lat);
-		for (i = 0; i < HK_LATENCY_BUCKETS; i++) {
-			sb_printf(b, "hsmtls_token_operation_seconds_bucket{token=\"");
-			sb_label(b, t->name);
-			if (i == HK_LATENCY_BUCKETS - 1)
-				sb_printf(b, "\",le=\"+Inf\"} %llu\n",
-				    (unsigned long long)lat.bucket[i]);
-			else
-				sb_printf(b, "\",le=\"%g\"} %llu\n",
-				    hk_latency_bounds[i],
-				    (unsigned long long)lat.bucket[i]);
-		}
-		sb_printf(b, "hsmtls_token_operation_seconds_sum{token=\"");
-		sb_label(b, t->name);
-		sb_printf(b, "\"} %.6f\n", lat.sum);
-		sb_printf(b, "hsmtls_token_operation_seconds_count{token=\"");
-		sb_label(b, t->name);
-		sb_printf(b, "\"} %llu\n", (unsigned long long)lat.count);
-	}
-	help(b, "hsmtls_token_faults_total", "counter",
-	    "error codes the token returned, by CKR name");
-	for (t = a->tk.list; t != NULL; t = t->next) {
-		m.token = t->name;
-		hk_engine_faults(t->e, metric_fault, &m);
-	}
-	help(b, "hsmtls_key_operations_total", "counter",
-	    "key operations by key, mechanism and result");
-	for (t = a->tk.list; t != NULL; t = t->next) {
-		m.token = t->name;
-		hk_engine_key_ops(t->e, metric_keyop, &m);
-	}
-}
-
-int status_metrics(struct server *s, struct strbuf *b)
-{
-	struct app *a = s->app;
-	struct ticket_stats ts;
-	int v;
-
-	help(b, "hsmtls_connections_accepted_total", "counter",
-	    "TLS connections accepted");
-	sb_printf(b, "hsmtls_connections_accepted_total %llu\n", s->st.accepted);
-	help(b, "hsmtls_connections_open", "gauge", "TLS connections open now");
-	sb_printf(b, "hsmtls_connections_open %u\n", s->nconns);
-	help(b, "hsmtls_handshakes_total", "counter",
-	    "TLS handshakes by version and result (ok: full, resumed: by "
-	    "ticket, failed: closed before completing)");
-	for (v = 0; v < VER_COUNT; v++) {
-		sb_printf(b, "hsmtls_handshakes_total{version=\"%s\",result=\"ok\"} "
-		    "%llu\n", ver_names[v], s->st.handshakes[v]);
-		sb_printf(b, "hsmtls_handshakes_total{version=\"%s\",result="
-		    "\"resumed\"} %llu\n", ver_names[v], s->st.resumed[v]);
-		sb_printf(b, "hsmtls_handshakes_total{version=\"%s\",result="
-		    "\"failed\"} %llu\n", ver_names[v],
-		    s->st.handshake_failures[v]);
-	}
-	help(b, "hsmtls_resumptions_total", "counter",
-	    "handshakes resumed from a session ticket (no token operation)");
-	sb_printf(b, "hsmtls_resumptions_total %llu\n",
-	    s->st.resumed[VER_TLS12] + s->st.resumed[VER_TLS13] +
-	    s->st.resumed[VER_OTHER]);
-	tickets_stats(a->tickets, &ts);
-	help(b, "hsmtls_tickets_issued_total", "counter",
-	    "session tickets issued");
-	sb_printf(b, "hsmtls_tickets_issued_total %llu\n", ts.issued);
-	help(b, "hsmtls_ticket_key_rotations_total", "counter",
-	    "in-memory ticket key rotations");
-	sb_printf(b, "hsmtls_ticket_key_rotations_total %llu\n", ts.rotations);
-	help(b, "hsmtls_reloads_total", "counter",
-	    "configuration reloads (SIGHUP) by result");
-	sb_printf(b, "hsmtls_reloads_total{result=\"ok\"} %llu\n"
-	    "hsmtls_reloads_total{result=\"failed\"} %llu\n",
-	    s->st.reloads_ok, s->st.reloads_failed);
-	help(b, "hsmtls_config_generation", "gauge",
-	    "the configuration served (1 at start, +1 per successful reload)");
-	sb_printf(b, "hsmtls_config_generation %lu\n", s->gen->id);
-
-#define TOKEN_METRIC(name, type, field, text) \
-	token_metric(b, a, name, type, text, offsetof(struct hk_stats, field))
-	TOKEN_METRIC("hsmtls_token_up", "gauge", token_up,
-	    "1 while the token answers, 0 while it is down");
-	TOKEN_METRIC("hsmtls_token_sign_total", "counter", sign_ok,
-	    "signatures made on the token");
-	TOKEN_METRIC("hsmtls_token_sign_failures_total", "counter", sign_failed,
-	    "signatures the token failed");
-	TOKEN_METRIC("hsmtls_token_decrypt_total", "counter", decrypt_ok,
-	    "RSA pre-master secrets decrypted on the token");
-	TOKEN_METRIC("hsmtls_token_decrypt_failures_total", "counter",
-	    decrypt_failed, "RSA decryptions the token failed");
-	TOKEN_METRIC("hsmtls_token_down_total", "counter", token_down_events,
-	    "times the token went down");
-	TOKEN_METRIC("hsmtls_token_recoveries_total", "counter",
-	    token_recoveries, "times the token came back");
-	TOKEN_METRIC("hsmtls_token_relogins_total", "counter", relogins,
-	    "logins after the token lost ours");
-	TOKEN_METRIC("hsmtls_token_key_refinds_total", "counter", key_refinds,
-	    "keys found again after their handles went stale");
-	TOKEN_METRIC("hsmtls_token_session_replacements_total", "counter",
-	    session_replacements, "PKCS#11 sessions replaced after faults");
-	TOKEN_METRIC("hsmtls_token_sessions_open", "gauge", sessions_open,
-	    "PKCS#11 sessions open now");
-	TOKEN_METRIC("hsmtls_pool_workers", "gauge", workers,
-	    "key-operation worker threads");
-	TOKEN_METRIC("hsmtls_pool_workers_busy", "gauge", workers_busy,
-	    "workers inside a token call now");
-	TOKEN_METRIC("hsmtls_pool_queue_depth", "gauge", queue_depth,
-	    "key operations waiting for a worker now");
-	TOKEN_METRIC("hsmtls_pool_rejected_total", "counter", ops_rejected,
-	    "key operations refused: queue full");
-	TOKEN_METRIC("hsmtls_pool_expired_total", "counter", ops_expired,
-	    "key operations past their deadline");
-	TOKEN_METRIC("hsmtls_pool_cancelled_total", "counter", ops_cancelled,
-	    "key operations given up because the client left");
-#undef TOKEN_METRIC
-	token_details(b, a);
-	return 200;
-}
-
 /* ---- start-up ---- */
 
 static int app_pid_file(const char *path)
@@ -389,6 +164,7 @@ static int app_start(struct app *a, struct conf *c)
 	}
 	server_init(&a->srv, ev);
 	a->srv.app = a;
+	a->srv.tokens = &a->tk;
 	if (server_listen(&a->srv, c) == -1)
 		return -1;
 	if ((a->tickets = tickets_new(c, &err)) == NULL ||
@@ -398,6 +174,7 @@ static int app_start(struct app *a, struct conf *c)
 	}
 	if (app_drop_privileges(c->user) != 0)
 		return -1;
+	a->srv.tickets = a->tickets;
 	g = gen_build(c, &a->tk, a->tickets, NULL, cli, &err);
 	app_report(&err);
 	if (g == NULL)
@@ -622,7 +399,6 @@ int main(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	a.argc = argc;
 	a.argv = argv;
-	the_app = &a;
 	/* A peer that resets must not kill the server mid-write, and a
 	 * SIGHUP or SIGUSR1 during start-up must not kill it either. */
 	signal(SIGPIPE, SIG_IGN);
