@@ -11,6 +11,9 @@ need_tool openssl curl python3
 
 use_faults
 setup_server_key ec:P-256
+KX=$("$HSMTLS_TOKEN" keygen --token "$TOKEN_LABEL" --pin-file "$PIN_FILE" \
+    --type rsa:2048 --label kx --id 07 --usage sign,decrypt) || fail "keygen kx"
+make_cert_for "$KX" "$PIN_FILE" "$tmp/kx.pem" kx.test
 C=$tmp/hsmtls.conf
 cat >"$C" <<EOF
 listen 127.0.0.1:0;
@@ -18,6 +21,7 @@ admin-listen 127.0.0.1:0;
 pool-threads 1;
 token $TOKEN_LABEL { module $HSMTLS_TESTP11; pin-file $PIN_FILE; }
 site www { server-name localhost; root $ROOT; key "$KEY_URI" $CERT; }
+site kx { server-name kx.test; root $ROOT; key "$KX" $tmp/kx.pem; rsa-key-exchange on; }
 EOF
 start_server_conf "$C"
 M=$tmp/metrics.out
@@ -100,6 +104,42 @@ expect_metric "$M" hsmtls_pool_queue_depth 1
 wait "$H1" "$H2" || true
 BG_PIDS=""
 set_faults ''
+# The hung call and the one queued behind it finish in the worker.
+i=0
+while snap; [ "$(metric "$M" hsmtls_pool_workers_busy)" != 0 ] || [ "$(metric "$M" hsmtls_pool_queue_depth)" != 0 ]; do
+	i=$((i + 1)); [ "$i" -lt $((WAIT_SECS * 10)) ] || fail "the pool did not drain"
+	sleep 0.1
+done
+sleep 0.2
+
+# Test: signatures and RSA key exchange decryptions are counted as the
+# module saw them.
+snap
+signs=$(metric "$M" hsmtls_token_sign_total)
+c0=$(count_of C_Sign)
+handshakes 2 -tls1_3
+snap
+[ $(($(metric "$M" hsmtls_token_sign_total) - signs)) -eq $(($(count_of C_Sign) - c0)) ] ||
+	fail "hsmtls_token_sign_total moved $(($(metric "$M" hsmtls_token_sign_total) - signs)), C_Sign $(($(count_of C_Sign) - c0))"
+timeout "$WAIT_SECS" openssl s_client -connect "127.0.0.1:$PORT" -servername kx.test \
+    -CAfile "$tmp/kx.pem" -verify_return_error -tls1_2 -cipher AES128-GCM-SHA256 \
+    </dev/null >"$tmp/kx.out" 2>&1 || fail "RSA key exchange handshake: $(tail -3 "$tmp/kx.out")"
+snap
+expect_metric "$M" hsmtls_token_decrypt_total 1
+expect_metric "$M" hsmtls_token_decrypt_failures_total 0
+expect_metric "$M" hsmtls_key_operations_total 1 'key="kx",mechanism="rsa-decrypt-raw",result="ok"'
+
+# Test: the token closes every session: re-login, replaced sessions or
+# keys found again, all counted; sessions are open again after.
+set_faults 'action close-sessions reset-1'
+handshake_ok -tls1_3 || handshake_ok -tls1_3 || fail "no recovery after close-sessions"
+set_faults ''
+snap
+expect_metric "$M" hsmtls_token_relogins_total 1
+[ $(($(metric "$M" hsmtls_token_session_replacements_total) + $(metric "$M" hsmtls_token_key_refinds_total))) -ge 1 ] ||
+	fail "no session replacement or key refind counted: $(grep -E 'replacements|refinds' "$M")"
+[ "$(metric "$M" hsmtls_token_sessions_open)" -ge 1 ] || fail "no session open after recovery"
+expect_metric "$M" hsmtls_pool_workers 1
 
 # Test: the token removed: /healthz 503 naming it, token_up 0, down counted;
 # re-inserted: 200 again and a recovery counted.

@@ -91,3 +91,15 @@ done
 stop_server_ok
 grep -Eq "${TS}reloading \(SIGHUP\)" "$tmp/error.log" || fail "no reload line in the reopened error log: $(cat "$tmp/error.log")"
 ! grep -q 'stopping:' "$tmp/error.log" || fail "log-level warn still wrote info lines: $(cat "$tmp/error.log")"
+
+# Test: the command line's --log-file gets the same lines: start, a failed
+# handshake, the stop; stderr keeps only the start-up line.
+start_server --cert "$CERT" --key "$KEY_URI" --pin-file "$PIN_FILE" --root "$ROOT" \
+    --log-file "$tmp/cli.log"
+timeout "$WAIT_SECS" openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 \
+    -cipher 'AES128-SHA' </dev/null >/dev/null 2>&1 || true
+stop_server_ok
+for want in 'serving 1 site' 'handshake with 127.0.0.1 failed' 'stopping: no new connections' 'stopped$'; do
+	grep -Eq "${TS}.*$want" "$tmp/cli.log" || fail "--log-file has no '$want' line: $(cat "$tmp/cli.log")"
+done
+[ "$(grep -vc '^listening on ' "$SERVER_LOG")" -eq 0 ] || fail "stderr beyond the start-up line: $(cat "$SERVER_LOG")"
