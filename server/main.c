@@ -217,23 +217,20 @@ static void app_reload(struct server *s)
 	 * name the same certificate and key files, read anew. */
 	r = cfg_parse(&c, a->argc, a->argv);
 	if (r != CFG_OK) {
-		if (r == CFG_EXIT_OK)
-			conf_free(&c);
+		conf_free(&c);
 		s->st.reloads_failed++;
 		log_error("reload failed: the configuration has errors; the "
 		    "previous one keeps serving");
 		return;
 	}
 	memset(&err, 0, sizeof(err));
-	if (tickets_reload(a->tickets, &c, &err) != 0) {
-		app_report(&err);
-		conf_free(&c);
-		s->st.reloads_failed++;
-		log_error("reload failed: ticket keys; the previous "
-		    "configuration keeps serving");
-		return;
-	}
 	g = gen_build(&c, &a->tk, a->tickets, s->gen, false, &err);
+	/* Ticket keys only once the rest is good: a failed reload changes
+	 * nothing. */
+	if (g != NULL && tickets_reload(a->tickets, &g->conf, &err) != 0) {
+		gen_unref(g);
+		g = NULL;
+	}
 	app_report(&err);
 	if (g == NULL) {
 		s->st.reloads_failed++;
@@ -243,11 +240,11 @@ static void app_reload(struct server *s)
 	}
 	if (g->conf.nlistens != s->gen->conf.nlistens ||
 	    g->conf.nadmin != s->gen->conf.nadmin)
-		log_error("warning: listen and admin-listen changes take effect "
-		    "at the next restart");
+		log_warn("listen and admin-listen changes take effect at the "
+		    "next restart");
 	if (!same_path(g->conf.access_log, s->gen->conf.access_log) &&
 	    app_access_log(s, g->conf.access_log) != 0)
-		log_error("warning: the access log stays as it was");
+		log_warn("the access log stays as it was");
 	server_swap(s, g);
 	gen_unref(g);
 	s->st.reloads_ok++;

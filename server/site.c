@@ -492,6 +492,7 @@ static int site_build(struct build *b, const struct conf_site *cs,
 {
 	struct loaded_key keys[CONF_SITE_KEYS];
 	struct site_rt *s = NULL;
+	char *root;
 	size_t n = 0, i;
 	int rc, token_fault = 0, bad = 0;
 
@@ -533,11 +534,20 @@ static int site_build(struct build *b, const struct conf_site *cs,
 		loaded_free(keys, n);
 		return bad || b->prev == NULL ? -1 : -2;
 	}
-	if ((s = site_new(cs)) == NULL || http_site_open(&s->http,
-	    strdup(cs->root)) != 0 ||
+	root = strdup(cs->root);
+	if (root == NULL || (s = site_new(cs)) == NULL) {
+		free(root);
+		build_err(b, cs->line, "out of memory");
+		loaded_free(keys, n);
+		return -1;
+	}
+	if (http_site_open(&s->http, root) != 0 ||
 	    (s->ctx = site_ctx(b, cs, keys, n)) == NULL) {
-		if (s != NULL && s->http.root == NULL)
-			build_err(b, cs->line, "out of memory");
+		if (s->http.root_fd == -1)
+			build_err(b, cs->line, "document root cannot be "
+			    "served (see the line above)");
+		if (s->http.root == NULL)
+			free(root);
 		site_rt_free(s);
 		loaded_free(keys, n);
 		return -1;
