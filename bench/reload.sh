@@ -101,8 +101,8 @@ median() {
 		awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 errs=$(awk '{ e += $5 } END { print e + 0 }' "$tmp/results")
-echo "median steady:  hs_per_s=$(median steady 3) p99_ms=$(median steady 4)"
-echo "median reloads: hs_per_s=$(median reloads 3) p99_ms=$(median reloads 4) reloads_per_run=$(median reloads 5)"
+echo "median steady:  hs_per_s=$(median steady 4) p99_ms=$(median steady 5)"
+echo "median reloads: hs_per_s=$(median reloads 4) p99_ms=$(median reloads 5) reloads_per_run=$(median reloads 6)"
 echo "failed handshakes over all runs: $errs"
-awk -v a="$(median reloads 3)" -v b="$(median steady 3)" 'BEGIN {
+awk -v a="$(median reloads 4)" -v b="$(median steady 4)" 'BEGIN {
 	printf "with reloads / steady handshakes per second: %.2fx\n", a / b }'
