@@ -104,11 +104,16 @@ void conf_errors_print(const struct conf_errors *e)
 {
 	size_t i;
 
+	/* A located line is FILE:LINE: message, as a compiler prints it. */
 	for (i = 0; i < e->n; i++)
-		if (e->e[i].warning)
-			log_warn("%swarning: %s", e->e[i].where, e->e[i].text);
+		if (e->e[i].where[0] != '\0')
+			log_located(e->e[i].warning ? LOG_LEVEL_WARN :
+			    LOG_LEVEL_ERROR, "%s%s%s", e->e[i].where,
+			    e->e[i].warning ? "warning: " : "", e->e[i].text);
+		else if (e->e[i].warning)
+			log_warn("warning: %s", e->e[i].text);
 		else
-			log_error("%s%s", e->e[i].where, e->e[i].text);
+			log_error("%s", e->e[i].text);
 }
 
 void conf_errors_clear(struct conf_errors *e)
@@ -1014,6 +1019,11 @@ static int check_whole(struct conf *c, const char *file,
 		conf_errors_add(err, file, 0, "no site block: nothing to serve");
 		rc = -1;
 	}
+	for (i = 1; i < c->nsites; i++)
+		if (c->sites[i].nnames == 0)
+			conf_errors_warn(err, file, c->sites[i].line, "site '%s' "
+			    "has no server-name and is not the first site: no "
+			    "client can reach it", c->sites[i].name);
 	for (i = 0; i < c->nsites; i++)
 		for (j = 0; j < c->sites[i].nnames; j++)
 			if (site_name_taken(c, i, c->sites[i].names[j], &by)) {

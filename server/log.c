@@ -110,8 +110,28 @@ write_all(const char *buf, size_t len)
 	}
 }
 
+static void
+log_line(enum log_level level, bool progname, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
+{
+	log_line(level, true, fmt, ap);
+}
+
+void
+log_located(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line(level, false, fmt, ap);
+	va_end(ap);
+}
+
+static void
+log_line(enum log_level level, bool progname, const char *fmt, va_list ap)
 {
 	static const char hex[] = "0123456789abcdef";
 	char msg[MSG_MAX], line[LINE_MAX_BYTES];
@@ -124,7 +144,7 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (atomic_load(&stamps))
 		n = stamp(line, sizeof(line), level);
-	if (level <= LOG_LEVEL_WARN) {
+	if (progname && level <= LOG_LEVEL_WARN) {
 		memcpy(line + n, LOG_PROGNAME ": ", sizeof(LOG_PROGNAME ": ") - 1);
 		n += sizeof(LOG_PROGNAME ": ") - 1;
 	}

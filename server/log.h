@@ -39,6 +39,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/* A message that begins with its own location ("FILE:LINE: "), as
+ * compilers print them: no program name in front. */
+void log_located(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Lines above this level are dropped; LOG_LEVEL_INFO by default.  Errors
  * are always written. */
 void log_set_level(enum log_level level);

@@ -117,7 +117,7 @@ env -u CREDENTIALS_DIRECTORY timeout "$WAIT_SECS" \
 	"$HSMTLS_SERVER" -t -c "$conf" >"$tmp/nocreds.out" 2>&1 || st=$?
 [ "$st" -eq 1 ] || fail "without CREDENTIALS_DIRECTORY: exit status $st, want 1"
 for n in $(grep -n '^ *pin-file "${CREDENTIALS_DIRECTORY}/' "$conf" | cut -d: -f1); do
-	grep -q "^hsmtls-server: $conf:$n: .*CREDENTIALS_DIRECTORY" "$tmp/nocreds.out" ||
+	grep -q "^$conf:$n: .*CREDENTIALS_DIRECTORY" "$tmp/nocreds.out" ||
 		fail "without CREDENTIALS_DIRECTORY: no error '$conf:$n: ...CREDENTIALS_DIRECTORY...': $(cat "$tmp/nocreds.out")"
 done
 
@@ -127,7 +127,7 @@ st=0
 CREDENTIALS_DIRECTORY=$tmp/creds timeout "$WAIT_SECS" \
 	"$HSMTLS_SERVER" -t -c "$tmp/bad.conf" >"$tmp/bad.out" 2>&1 || st=$?
 [ "$st" -eq 1 ] || fail "misspelt directive: exit status $st, want 1"
-grep -q "^hsmtls-server: $tmp/bad.conf:3: " "$tmp/bad.out" ||
+grep -q "^$tmp/bad.conf:3: " "$tmp/bad.out" ||
 	fail "misspelt directive: no '$tmp/bad.conf:3: ...' error: $(cat "$tmp/bad.out")"
 grep -q 'configuration ok' "$tmp/bad.out" && fail "misspelt directive: still 'configuration ok'"
 exit 0

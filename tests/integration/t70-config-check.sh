@@ -75,13 +75,13 @@ sed -i 's|^    root \(.*\);$|    root \1;\n    root \1;|' "$C"   # duplicates in
 check_conf
 [ "$ST" -eq 1 ] || fail "-t on a broken file: exit $ST, want 1"
 [ -z "$OUT" ] || fail "-t on a broken file printed '$OUT' on stdout"
-grep -q "^hsmtls-server: $C:4: 'log-level': want error, warn, info or debug, got 'loud'\$" "$ERR" ||
+grep -q "^$C:4: 'log-level': want error, warn, info or debug, got 'loud'\$" "$ERR" ||
 	fail "no error for line 4 (log-level): $(cat "$ERR")"
-grep -q "^hsmtls-server: $C:15: unknown directive 'colour'\$" "$ERR" ||
+grep -q "^$C:15: unknown directive 'colour'\$" "$ERR" ||
 	fail "no error for line 15 (colour): $(cat "$ERR")"
-grep -q "^hsmtls-server: $C:17: 'root': duplicate: already given on line 16\$" "$ERR" ||
+grep -q "^$C:17: 'root': duplicate: already given on line 16\$" "$ERR" ||
 	fail "no error for line 17 (duplicate root): $(cat "$ERR")"
-grep -q "^hsmtls-server: $C:23: 'root': duplicate: already given on line 22\$" "$ERR" ||
+grep -q "^$C:23: 'root': duplicate: already given on line 22\$" "$ERR" ||
 	fail "no error for line 23 (duplicate root in site b): $(cat "$ERR")"
 [ "$(wc -l <"$ERR")" -eq 4 ] || fail "want exactly 4 error lines: $(cat "$ERR")"
 
@@ -90,14 +90,14 @@ good_conf
 sed -i "s|key \"$RSA\" $tmp/b.pem;|key \"$RSA\" $tmp/a.pem;|" "$C"
 check_conf
 [ "$ST" -eq 1 ] || fail "mismatched certificate: exit $ST, want 1"
-grep -q "^hsmtls-server: $C:21: .*does not match" "$ERR" ||
+grep -q "^$C:21: .*does not match" "$ERR" ||
 	fail "mismatched certificate not reported at line 21: $(cat "$ERR")"
 
 # Test: two sites with the same name; a site without root; a missing root.
 good_conf
 sed -i 's/^site b {/site a {/' "$C"
 check_conf
-grep -q "^hsmtls-server: $C:18: 'site': site 'a' is already defined on line 13\$" "$ERR" ||
+grep -q "^$C:18: 'site': site 'a' is already defined on line 13\$" "$ERR" ||
 	fail "duplicate site name not reported: $(cat "$ERR")"
 cat >"$C" <<EOF
 token $TOKEN_LABEL {
@@ -108,13 +108,13 @@ site a {
 }
 EOF
 check_conf
-grep -q "^hsmtls-server: $C:4: 'site': site 'a' has no root\$" "$ERR" ||
+grep -q "^$C:4: 'site': site 'a' has no root\$" "$ERR" ||
 	fail "site without root not reported: $(cat "$ERR")"
 good_conf
 sed -i "0,\|root $ROOT;|s||root $tmp/no-such-dir;|" "$C"
 check_conf
 [ "$ST" -eq 1 ] || fail "missing root: exit $ST, want 1"
-grep -q "^hsmtls-server: $C:13: document root '$tmp/no-such-dir': No such file or directory\$" "$ERR" ||
+grep -q "^$C:13: document root '$tmp/no-such-dir': No such file or directory\$" "$ERR" ||
 	fail "missing document root not reported: $(cat "$ERR")"
 
 # Test: a PIN file that others can read is refused, naming the file.
@@ -124,7 +124,7 @@ chmod 0644 "$tmp/open.pin"
 sed -i "s|pin-file \"$TOKEN2_PIN\";|pin-file $tmp/open.pin;|" "$C"
 check_conf
 [ "$ST" -eq 1 ] || fail "PIN file 0644: exit $ST, want 1"
-grep -q "^hsmtls-server: $C:21: .*PIN file '$tmp/open.pin'.*0644" "$ERR" ||
+grep -q "^$C:21: .*PIN file '$tmp/open.pin'.*0644" "$ERR" ||
 	fail "PIN file 0644 not reported at the key's line: $(cat "$ERR")"
 
 # Test: a token block no key uses is a warning; the check still passes.
@@ -137,21 +137,29 @@ EOF
 check_conf
 [ "$ST" -eq 0 ] || fail "unused token block: exit $ST, want 0: $(cat "$ERR")"
 [ "$OUT" = "configuration ok" ] || fail "unused token block: stdout '$OUT'"
-grep -q "^hsmtls-server: $C:23: warning: token 'spare' is not used by any key\$" "$ERR" ||
+grep -q "^$C:23: warning: token 'spare' is not used by any key\$" "$ERR" ||
 	fail "unused token block not warned about: $(cat "$ERR")"
+
+# Test: a second site without server-name can never be reached: a warning.
+good_conf
+sed -i '/server-name b.test/d' "$C"
+check_conf
+[ "$ST" -eq 0 ] || fail "unreachable site: exit $ST, want 0: $(cat "$ERR")"
+grep -q "^$C:18: warning: site 'b' has no server-name and is not the first site: no client can reach it\$" "$ERR" ||
+	fail "unreachable site not warned about: $(cat "$ERR")"
 
 # Test: structure errors: a missing ';', an unterminated string, a stray '}'.
 printf 'listen 127.0.0.1:0\nsite a {\n root /;\n}\n' >"$C"
 check_conf
-grep -q "^hsmtls-server: $C:1: 'listen': takes no { } block (is a ';' missing?)\$" "$ERR" ||
+grep -q "^$C:1: 'listen': takes no { } block (is a ';' missing?)\$" "$ERR" ||
 	fail "missing ';' not reported usefully: $(cat "$ERR")"
 printf 'site a {\n  key "pkcs11:token=x\n}\n' >"$C"
 check_conf
-grep -q "^hsmtls-server: $C:2: unterminated quoted string\$" "$ERR" ||
+grep -q "^$C:2: unterminated quoted string\$" "$ERR" ||
 	fail "unterminated string not reported: $(cat "$ERR")"
 printf '}\n' >"$C"
 check_conf
-[ "$ST" -eq 1 ] && grep -q "^hsmtls-server: $C:1: '}' without a block to close\$" "$ERR" ||
+[ "$ST" -eq 1 ] && grep -q "^$C:1: '}' without a block to close\$" "$ERR" ||
 	fail "stray '}' not reported: $(cat "$ERR")"
 
 # Test: a file that does not exist.
@@ -160,7 +168,7 @@ check_conf_missing() {
 	"$HSMTLS_SERVER" -t -c "$tmp/none.conf" >/dev/null 2>"$tmp/t.err" || ST=$?
 }
 check_conf_missing
-[ "$ST" -eq 1 ] && grep -q "^hsmtls-server: $tmp/none.conf: cannot open: No such file or directory\$" "$tmp/t.err" ||
+[ "$ST" -eq 1 ] && grep -q "^$tmp/none.conf: cannot open: No such file or directory\$" "$tmp/t.err" ||
 	fail "missing file: $(cat "$tmp/t.err")"
 
 # Test: repeated single-value flags and flags beside -c are refused.
