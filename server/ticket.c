@@ -119,7 +119,7 @@ static int read_secret_file(const char *path, char *buf, size_t size,
 	ssize_t n;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		conf_errors_add(err, cfile, 0, "ticket-key-file '%s': %s", path,
 		    strerror(errno));
 		return -1;
