@@ -245,6 +245,11 @@ static void app_reload(struct server *s)
 	if (!same_path(g->conf.access_log, s->gen->conf.access_log) &&
 	    app_access_log(s, g->conf.access_log) != 0)
 		log_warn("the access log stays as it was");
+	if (!same_path(g->conf.error_log, s->gen->conf.error_log) &&
+	    log_open(g->conf.error_log != NULL ? g->conf.error_log :
+	    (g->conf.daemon ? "/dev/null" : "stderr")) == -1)
+		log_warn("error-log '%s': %s; the error log stays as it was",
+		    g->conf.error_log, strerror(errno));
 	server_swap(s, g);
 	gen_unref(g);
 	s->st.reloads_ok++;
