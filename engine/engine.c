@@ -427,6 +427,7 @@ hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
 	struct hk_key *list = NULL, *k = NULL, *known;
 	int n;
 
+	e->key_refused = 0;
 	if (open_token(e, uri, module, pin_file) != 0)
 		return NULL;
 	n = hk_p11_find_keys(e->p11, uri, cert, &list, e->err, sizeof(e->err));
@@ -441,7 +442,10 @@ hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
 		 * changed) from what was read at its load. */
 		hk_key_free(k);
 		free_list(list);
-		return check_flags(e, known) == 0 ? known : NULL;
+		if (check_flags(e, known) == 0)
+			return known;
+		e->key_refused = 1;
+		return NULL;
 	}
 	k->e = e;
 	if ((k->uri = canonical_uri(e->p11, k)) == NULL ||
@@ -450,8 +454,10 @@ hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
 		goto err;
 	}
 	hk_p11_key_custody(e->p11, k);
-	if (check_flags(e, k) != 0 || check_mechanisms(e, k) != 0)
+	if (check_flags(e, k) != 0 || check_mechanisms(e, k) != 0) {
+		e->key_refused = 1;
 		goto err;
+	}
 	if (hk_p11_track_key(e->p11, k) != 0) {
 		hk_seterr(e, "out of memory");
 		goto err;
@@ -565,6 +571,12 @@ hk_key_custody(struct hk_engine *e, const struct hk_key *k, char *buf,
 		e = k->e;
 	return hk_custody_format(&k->custody, e != NULL && e->p11 != NULL ?
 	    hk_p11_token_label(e->p11) : "", k->uri, buf, len);
+}
+
+int
+hk_engine_key_refused(const struct hk_engine *e)
+{
+	return e->key_refused;
 }
 
 const char *

@@ -112,6 +112,11 @@ const char *hk_key_uri(const struct hk_key *k);
 int hk_key_custody(struct hk_engine *e, const struct hk_key *k, char *buf,
     size_t len);
 
+/* 1 when the last hk_engine_load_key() failed because of the key itself
+ * (its custody attributes, CKA_ALWAYS_AUTHENTICATE, no mechanism for it):
+ * a configuration error, not a token fault; 0 otherwise. */
+int hk_engine_key_refused(const struct hk_engine *e);
+
 /* Why the key was accepted only by allow-weak-key or allow-imported-key
  * (one line naming the key and the attributes), "" for a key in custody. */
 const char *hk_key_warning(const struct hk_key *k);

@@ -72,6 +72,7 @@ struct hk_engine {
 	void *log_arg;
 	int allow_weak_key;
 	int allow_imported_key;
+	int key_refused;        /* the last load failed on the key's attributes */
 	struct hk_pool *pool;
 	struct hk_pool_config pool_cfg;
 	char *module;

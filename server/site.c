@@ -378,6 +378,11 @@ static int load_key(struct build *b, const struct conf_site *cs,
 	}
 	key = hk_engine_load_key(t->e, ck->uri, tb != NULL ? tb->module : NULL,
 	    tb != NULL ? tb->pin_file : NULL, out->leaf);
+	if (key == NULL && hk_engine_key_refused(t->e)) {
+		/* The key is refused as it is, token up or not. */
+		build_err(b, ck->line, engine_why(t->e));
+		return -1;
+	}
 	if (key == NULL ||
 	    hk_key_selftest(t->e, key, out->leaf, ck->cert) == -1) {
 		build_err(b, ck->line, engine_why(t->e));
