@@ -1,5 +1,6 @@
-/* ckr.c - names of PKCS#11 return values, for one-line errors (used by
- * the engine and by hsmtls-token). */
+/* ckr.c - names of PKCS#11 return values, for one-line errors, and of
+ * mechanisms, for custody reports (used by the engine and by
+ * hsmtls-token: one table of each for all programs). */
 #include "config.h"
 
 #include <stdio.h>
@@ -62,5 +63,42 @@ hk_ckr_name(unsigned long rv, char *buf, size_t len)
 		if (ckr_names[i].rv == rv)
 			return ckr_names[i].name;
 	snprintf(buf, len, "CKR_0x%08lx", rv);
+	return buf;
+}
+
+#define CKM(x) { x, #x }
+static const struct {
+	unsigned long mech;
+	const char *name;
+} ckm_names[] = {
+	CKM(CKM_RSA_PKCS_KEY_PAIR_GEN), CKM(CKM_RSA_PKCS), CKM(CKM_RSA_9796),
+	CKM(CKM_RSA_X_509), CKM(CKM_MD5_RSA_PKCS), CKM(CKM_SHA1_RSA_PKCS),
+	CKM(CKM_RIPEMD128_RSA_PKCS), CKM(CKM_RIPEMD160_RSA_PKCS),
+	CKM(CKM_RSA_PKCS_OAEP), CKM(CKM_RSA_X9_31_KEY_PAIR_GEN),
+	CKM(CKM_RSA_X9_31), CKM(CKM_SHA1_RSA_X9_31), CKM(CKM_RSA_PKCS_PSS),
+	CKM(CKM_SHA1_RSA_PKCS_PSS), CKM(CKM_SHA224_RSA_PKCS),
+	CKM(CKM_SHA256_RSA_PKCS), CKM(CKM_SHA384_RSA_PKCS),
+	CKM(CKM_SHA512_RSA_PKCS), CKM(CKM_SHA224_RSA_PKCS_PSS),
+	CKM(CKM_SHA256_RSA_PKCS_PSS), CKM(CKM_SHA384_RSA_PKCS_PSS),
+	CKM(CKM_SHA512_RSA_PKCS_PSS), CKM(CKM_RSA_AES_KEY_WRAP),
+	CKM(CKM_EC_KEY_PAIR_GEN), CKM(CKM_ECDSA), CKM(CKM_ECDSA_SHA1),
+	CKM(CKM_ECDSA_SHA224), CKM(CKM_ECDSA_SHA256), CKM(CKM_ECDSA_SHA384),
+	CKM(CKM_ECDSA_SHA512), CKM(CKM_ECDH1_DERIVE),
+	CKM(CKM_ECDH1_COFACTOR_DERIVE), CKM(CKM_ECDH_AES_KEY_WRAP),
+	CKM(CKM_EC_EDWARDS_KEY_PAIR_GEN), CKM(CKM_EDDSA),
+	CKM(CKM_SHA_1), CKM(CKM_SHA224), CKM(CKM_SHA256), CKM(CKM_SHA384),
+	CKM(CKM_SHA512),
+};
+
+/* A static CKM_* name, or a hex rendering in buf for unlisted mechanisms. */
+const char *
+hk_ckm_name(unsigned long mech, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(ckm_names) / sizeof(ckm_names[0]); i++)
+		if (ckm_names[i].mech == mech)
+			return ckm_names[i].name;
+	snprintf(buf, len, "CKM_0x%08lx", mech);
 	return buf;
 }

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,12 @@ void
 hk_engine_set_allow_weak_key(struct hk_engine *e, int allow)
 {
 	e->allow_weak_key = allow;
+}
+
+void
+hk_engine_set_allow_imported_key(struct hk_engine *e, int allow)
+{
+	e->allow_imported_key = allow;
 }
 
 static void
@@ -236,30 +243,20 @@ hk_engine_read_pin(struct hk_engine *e, const char *s, const char *pin_file)
 	return rc;
 }
 
-/* pkcs11:token=..;object=..;id=..;type=private, percent-encoded. */
+/* pkcs11:token=..;object=..;id=..;type=private, percent-encoded, as
+ * hsmtls-token prints it (one formatter, uri.c). */
 static char *
 canonical_uri(const struct hk_p11 *p, const struct hk_key *k)
 {
-	P11KitUri *uri = p11_kit_uri_new();
-	CK_TOKEN_INFO *ti = p11_kit_uri_get_token_info(uri);
-	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	const char *label = hk_p11_token_label(p);
-	CK_ATTRIBUTE attrs[] = {
-		{ CKA_CLASS, &cls, sizeof(cls) },
-		{ CKA_LABEL, k->label, strlen(k->label) },
-		{ CKA_ID, k->id, k->id_len },
-	};
-	char *s = NULL;
+	size_t size = 64 + 3 * (strlen(label) + strlen(k->label) + k->id_len);
+	char *s = malloc(size);
 
-	if (uri == NULL)
-		return NULL;
-	memset(ti->label, ' ', sizeof(ti->label));
-	memcpy(ti->label, label, strlen(label));
-	p11_kit_uri_set_attributes(uri, attrs, k->id_len ? 3 : 2);
-	if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &s) !=
-	    P11_KIT_URI_OK)
+	if (s != NULL && hk_uri_format(s, size, label, k->label[0] != '\0' ?
+	    k->label : NULL, k->id, k->id_len, "private") != 0) {
+		free(s);
 		s = NULL;
-	p11_kit_uri_free(uri);
+	}
 	return s;
 }
 
@@ -302,35 +299,77 @@ free_list(struct hk_key *k)
 	}
 }
 
-/* A server key must stay on the token and be usable without a prompt. */
-static int
-check_flags(struct hk_engine *e, const struct hk_key *k)
+/* The custody attributes that say a key was imported or once extractable:
+ * "CKA_NEVER_EXTRACTABLE false, CKA_LOCAL false"; "" for none. */
+static void
+imported_attrs(const struct hk_custody *c, char *buf, size_t len)
 {
-	struct hk_key_flags fl;
+	static const struct { size_t off; const char *name; } a[] = {
+		{ offsetof(struct hk_custody, never_extractable),
+		    "CKA_NEVER_EXTRACTABLE" },
+		{ offsetof(struct hk_custody, always_sensitive),
+		    "CKA_ALWAYS_SENSITIVE" },
+		{ offsetof(struct hk_custody, local), "CKA_LOCAL" },
+	};
+	size_t i, used = 0;
+	int v;
 
-	hk_p11_key_flags(e->p11, k, &fl);
-	if (fl.always_authenticate == 1) {
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
+		memcpy(&v, (const char *)c + a[i].off, sizeof(v));
+		if (v == 0 && used < len)
+			used += (size_t)snprintf(buf + used, len - used,
+			    "%s%s false", used > 0 ? ", " : "", a[i].name);
+	}
+}
+
+/*
+ * A server key must stay on the token, must never have been anywhere else
+ * (generated there, never extractable), and must be usable without a
+ * prompt.  allow-weak-key accepts a key that can leave the token now (and
+ * so one that could before); allow-imported-key one that could before or
+ * was imported.  Accepted keys keep the reason in k->warning.
+ */
+static int
+check_flags(struct hk_engine *e, struct hk_key *k)
+{
+	const struct hk_custody *c = &k->custody;
+	char why[128];
+
+	k->warning[0] = '\0';
+	if (c->always_authenticate == 1) {
 		hk_seterr(e, "key '%s' has CKA_ALWAYS_AUTHENTICATE: every "
 		    "signature would need a PIN entry, which a server cannot "
 		    "give", k->uri);
 		return -1;
 	}
-	if (fl.sensitive != 1 || fl.extractable != 0) {
+	if (c->sensitive != 1 || c->extractable != 0) {
 		if (!e->allow_weak_key) {
 			hk_seterr(e, "key '%s' is %s: its private part could "
 			    "leave the token; use a key generated on the token "
 			    "as sensitive and non-extractable, or allow-weak-key",
-			    k->uri, fl.sensitive != 1 ? "not sensitive" :
+			    k->uri, c->sensitive != 1 ? "not sensitive" :
 			    "extractable");
 			return -1;
 		}
-		elog(e, "warning: key '%s' is not sensitive or is extractable "
-		    "(allowed by allow-weak-key)", k->uri);
+		snprintf(k->warning, sizeof(k->warning), "key '%s' is not "
+		    "sensitive or is extractable (allowed by allow-weak-key)",
+		    k->uri);
+		return 0;
 	}
-	if (fl.local == 0 || fl.always_sensitive == 0 ||
-	    fl.never_extractable == 0)
-		elog(e, "warning: key '%s' was not generated on the token or "
-		    "has been extractable", k->uri);
+	imported_attrs(c, why, sizeof(why));
+	if (why[0] == '\0')
+		return 0;
+	if (!e->allow_imported_key) {
+		hk_seterr(e, "key '%s' was imported or once extractable (%s): "
+		    "a copy of it may exist outside the token; use a key "
+		    "generated on the token (hsmtls-token keygen), or "
+		    "allow-imported-key", k->uri, why);
+		return -1;
+	}
+	snprintf(k->warning, sizeof(k->warning), "key '%s' was imported or "
+	    "once extractable (%s; allowed by allow-imported-key)", k->uri,
+	    why);
 	return 0;
 }
 
@@ -388,6 +427,7 @@ hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
 	struct hk_key *list = NULL, *k = NULL, *known;
 	int n;
 
+	e->key_refused = 0;
 	if (open_token(e, uri, module, pin_file) != 0)
 		return NULL;
 	n = hk_p11_find_keys(e->p11, uri, cert, &list, e->err, sizeof(e->err));
@@ -397,10 +437,15 @@ hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
 		goto err;
 	if ((known = same_key(e, k)) != NULL) {
 		/* Loaded before (a reload names it again): one key, one
-		 * session copy, however often the configuration is read. */
+		 * session copy, however often the configuration is read.
+		 * Its custody is judged again (the allow-* settings may have
+		 * changed) from what was read at its load. */
 		hk_key_free(k);
 		free_list(list);
-		return known;
+		if (check_flags(e, known) == 0)
+			return known;
+		e->key_refused = 1;
+		return NULL;
 	}
 	k->e = e;
 	if ((k->uri = canonical_uri(e->p11, k)) == NULL ||
@@ -408,8 +453,11 @@ hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
 		hk_seterr(e, "'%s': cannot make an OpenSSL key for it", uri);
 		goto err;
 	}
-	if (check_flags(e, k) != 0 || check_mechanisms(e, k) != 0)
+	hk_p11_key_custody(e->p11, k);
+	if (check_flags(e, k) != 0 || check_mechanisms(e, k) != 0) {
+		e->key_refused = 1;
 		goto err;
+	}
 	if (hk_p11_track_key(e->p11, k) != 0) {
 		hk_seterr(e, "out of memory");
 		goto err;
@@ -469,15 +517,12 @@ clear:
 int
 hk_key_enable_rsa_kx(struct hk_engine *e, struct hk_key *k)
 {
-	struct hk_key_flags fl;
-
 	if (k->type != EVP_PKEY_RSA) {
 		hk_seterr(e, "key '%s' is not RSA: RSA key exchange needs an "
 		    "RSA key", k->uri);
 		return -1;
 	}
-	hk_p11_key_flags(e->p11, k, &fl);
-	if (fl.decrypt != 1) {
+	if (k->custody.decrypt != 1) {
 		hk_seterr(e, "key '%s' cannot decrypt (CKA_DECRYPT is not "
 		    "true): RSA key exchange needs a key made with usage "
 		    "sign,decrypt", k->uri);
@@ -515,4 +560,27 @@ hk_engine_load_cert(struct hk_engine *e, const char *uri, const char *module,
 		    "X.509", uri);
 	free(der);
 	return x;
+}
+
+/* From what was read at load: no token call. */
+int
+hk_key_custody(struct hk_engine *e, const struct hk_key *k, char *buf,
+    size_t len)
+{
+	if (e == NULL)
+		e = k->e;
+	return hk_custody_format(&k->custody, e != NULL && e->p11 != NULL ?
+	    hk_p11_token_label(e->p11) : "", k->uri, buf, len);
+}
+
+int
+hk_engine_key_refused(const struct hk_engine *e)
+{
+	return e->key_refused;
+}
+
+const char *
+hk_key_warning(const struct hk_key *k)
+{
+	return k->warning;
 }

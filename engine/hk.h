@@ -42,6 +42,13 @@ void hk_engine_set_logger(struct hk_engine *e, hk_log_fn fn, void *arg);
  * logged instead of refusing them).  Off by default. */
 void hk_engine_set_allow_weak_key(struct hk_engine *e, int allow);
 
+/* Accept keys that were imported or once extractable (CKA_LOCAL,
+ * CKA_ALWAYS_SENSITIVE or CKA_NEVER_EXTRACTABLE false): a copy of them may
+ * exist outside the token.  Off by default: such keys are refused.
+ * allow-weak-key accepts them too (a weak key is worse).  Both settings
+ * are applied again to a key loaded before, when it is loaded again. */
+void hk_engine_set_allow_imported_key(struct hk_engine *e, int allow);
+
 /* The last error, one line without a newline; "" when there is none. */
 const char *hk_engine_error(const struct hk_engine *e);
 
@@ -92,6 +99,27 @@ EVP_PKEY *hk_key_pkey(const struct hk_key *k);
 
 /* The key's canonical PKCS#11 URI (token, object label, id, type). */
 const char *hk_key_uri(const struct hk_key *k);
+
+/*
+ * The key's custody report, one line without a newline, from the
+ * attributes read once when the key was loaded (no token call):
+ *   token=LABEL key=URI type=ec:P-256 sensitive=1 extractable=0
+ *   never-extractable=1 always-sensitive=1 local=1 mechanisms=any
+ * mechanisms: CKA_ALLOWED_MECHANISMS as CKM names, comma-separated, "any"
+ * when empty or absent; a flag the token does not report is "unknown".
+ * 0, or -1 when buf is too small (cut, NUL-terminated).  e may be NULL.
+ */
+int hk_key_custody(struct hk_engine *e, const struct hk_key *k, char *buf,
+    size_t len);
+
+/* 1 when the last hk_engine_load_key() failed because of the key itself
+ * (its custody attributes, CKA_ALWAYS_AUTHENTICATE, no mechanism for it):
+ * a configuration error, not a token fault; 0 otherwise. */
+int hk_engine_key_refused(const struct hk_engine *e);
+
+/* Why the key was accepted only by allow-weak-key or allow-imported-key
+ * (one line naming the key and the attributes), "" for a key in custody. */
+const char *hk_key_warning(const struct hk_key *k);
 
 /*
  * Sign a fresh random value on the token and verify the signature with the

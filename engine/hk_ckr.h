@@ -1,5 +1,8 @@
 #ifndef HK_CKR_H
 #define HK_CKR_H
 #include <stddef.h>
+/* Names of PKCS#11 return values ("CKR_PIN_INCORRECT") and mechanisms
+ * ("CKM_ECDSA"); an unlisted value is written into buf as hex. */
 const char *hk_ckr_name(unsigned long rv, char *buf, size_t len);
+const char *hk_ckm_name(unsigned long mech, char *buf, size_t len);
 #endif

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include "hk.h"
+#include "hk_custody.h"
 #include "hk_metrics.h"
 
 #define HK_KEY_MAGIC 0x686b6b79u /* "hkky" */
@@ -44,12 +45,6 @@ enum hk_p11_mech {
 	HK_P11_ECDSA,
 };
 
-/* Boolean key attributes: 1, 0, or -1 when the token does not say. */
-struct hk_key_flags {
-	int sensitive, extractable, always_authenticate, local;
-	int always_sensitive, never_extractable, decrypt;
-};
-
 struct hk_key {
 	unsigned magic;
 	struct hk_engine *e;
@@ -63,6 +58,8 @@ struct hk_key {
 	char *uri;
 	int rsa_kx;             /* RSA key exchange checked and enabled */
 	enum hk_pss pss;
+	struct hk_custody custody;      /* read once, at load */
+	char warning[HK_ERRLEN];        /* accepted only by an allow-*: why */
 	struct hk_key *next;
 	struct hk_keyop_counts ops;     /* metrics.c */
 };
@@ -74,6 +71,8 @@ struct hk_engine {
 	hk_log_fn log;
 	void *log_arg;
 	int allow_weak_key;
+	int allow_imported_key;
+	int key_refused;        /* the last load failed on the key's attributes */
 	struct hk_pool *pool;
 	struct hk_pool_config pool_cfg;
 	char *module;
@@ -119,8 +118,8 @@ int hk_p11_find_keys(struct hk_p11 *p, const char *uri, X509 *cert,
     struct hk_key **list, char *err, size_t errlen);
 int hk_p11_find_cert(struct hk_p11 *p, const char *uri, unsigned char **der,
     size_t *len, char *err, size_t errlen);
-int hk_p11_key_flags(struct hk_p11 *p, const struct hk_key *k,
-    struct hk_key_flags *fl);
+/* Read the key's custody attributes into k->custody (once, at load). */
+void hk_p11_key_custody(struct hk_p11 *p, struct hk_key *k);
 int hk_p11_has_mech(struct hk_p11 *p, enum hk_p11_mech which);
 int hk_p11_sign(struct hk_p11 *p, const struct hk_key *k, enum hk_mech mech,
     int md_nid, int saltlen, const unsigned char *in, size_t inlen,

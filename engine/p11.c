@@ -761,35 +761,15 @@ hk_p11_find_keys(struct hk_p11 *p, const char *s, X509 *cert,
 }
 
 
-/* CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_ALWAYS_AUTHENTICATE, CKA_LOCAL... */
-int
-hk_p11_key_flags(struct hk_p11 *p, const struct hk_key *k,
-    struct hk_key_flags *fl)
+/* CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_LOCAL, CKA_ALLOWED_MECHANISMS...:
+ * read from the token object (not a session copy), kept in the key. */
+void
+hk_p11_key_custody(struct hk_p11 *p, struct hk_key *k)
 {
-	static const CK_ATTRIBUTE_TYPE types[] = {
-		CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_ALWAYS_AUTHENTICATE,
-		CKA_LOCAL, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE,
-		CKA_DECRYPT,
-	};
-	int *dst[] = {
-		&fl->sensitive, &fl->extractable, &fl->always_authenticate,
-		&fl->local, &fl->always_sensitive, &fl->never_extractable,
-		&fl->decrypt,
-	};
-	unsigned char *v;
-	size_t i, len;
-
 	pthread_mutex_lock(&p->lock);
-	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		*dst[i] = -1;   /* unknown: the token does not say */
-		if (hk_p11_get_attr(p, p->control, atomic_load(&k->handle),
-		    types[i], &v, &len) == CKR_OK && len == sizeof(CK_BBOOL))
-			*dst[i] = v[0] == CK_TRUE;
-		if (v != NULL)
-			free(v);
-	}
+	hk_custody_read(p->f, p->control, atomic_load(&k->handle),
+	    &k->custody);
 	pthread_mutex_unlock(&p->lock);
-	return 0;
 }
 
 /* Whether the token offers a mechanism for signing or decrypting: it must

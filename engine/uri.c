@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 #include "hk_internal.h"
 #include "hk_uri.h"
@@ -97,4 +98,76 @@ hk_uri_token_label(const char *s, char *label, size_t len)
 	label[n] = '\0';
 	p11_kit_uri_free(uri);
 	return 1;
+}
+
+static int
+is_unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	    c == '~';
+}
+
+/* Append to buf at *pos; returns -1 when it would not fit. */
+static int
+uri_put(char *buf, size_t size, size_t *pos, const char *s)
+{
+	size_t len = strlen(s);
+
+	if (*pos + len >= size)
+		return -1;
+	memcpy(buf + *pos, s, len + 1);
+	*pos += len;
+	return 0;
+}
+
+static int
+uri_put_encoded(char *buf, size_t size, size_t *pos, const unsigned char *v,
+    size_t len, int encode_all)
+{
+	char one[4];
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (!encode_all && is_unreserved(v[i]))
+			snprintf(one, sizeof(one), "%c", v[i]);
+		else
+			snprintf(one, sizeof(one), "%%%02X", v[i]);
+		if (uri_put(buf, size, pos, one) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * pkcs11:token=T;object=O;id=%XX..;type=TYPE (object/id may be absent):
+ * the URI form of every program here.  Values are percent-encoded except
+ * for RFC 3986 unreserved characters, which is always valid in a pkcs11:
+ * path and leaves no doubt about ';', '?' or '%' inside a label; an id is
+ * encoded byte by byte.  0, or -1 when it does not fit.
+ */
+int
+hk_uri_format(char *buf, size_t size, const char *token, const char *object,
+    const unsigned char *id, size_t id_len, const char *type)
+{
+	size_t pos = 0;
+
+	buf[0] = '\0';
+	if (uri_put(buf, size, &pos, "pkcs11:token=") == -1 ||
+	    uri_put_encoded(buf, size, &pos, (const unsigned char *)token,
+	    strlen(token), 0) == -1)
+		goto toolong;
+	if (object != NULL && (uri_put(buf, size, &pos, ";object=") == -1 ||
+	    uri_put_encoded(buf, size, &pos, (const unsigned char *)object,
+	    strlen(object), 0) == -1))
+		goto toolong;
+	if (id != NULL && id_len > 0 && (uri_put(buf, size, &pos, ";id=") == -1 ||
+	    uri_put_encoded(buf, size, &pos, id, id_len, 1) == -1))
+		goto toolong;
+	if (type != NULL && (uri_put(buf, size, &pos, ";type=") == -1 ||
+	    uri_put(buf, size, &pos, type) == -1))
+		goto toolong;
+	return 0;
+toolong:
+	return -1;
 }

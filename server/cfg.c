@@ -30,6 +30,7 @@ enum {
 	OPT_KEY_TIMEOUT,
 	OPT_ADMIN,
 	OPT_ACCESS_LOG,
+	OPT_IMPORTED_KEY,
 	OPT_COUNT,
 };
 
@@ -45,6 +46,7 @@ static const struct option cfg_options[] = {
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 	{ "rsa-key-exchange", no_argument,      NULL, OPT_RSA_KX },
 	{ "allow-weak-key",  no_argument,       NULL, OPT_WEAK_KEY },
+	{ "allow-imported-key", no_argument,    NULL, OPT_IMPORTED_KEY },
 	{ "daemon",          no_argument,       NULL, OPT_DAEMON },
 	{ "pid-file",        required_argument, NULL, OPT_PID_FILE },
 	{ "log-file",        required_argument, NULL, OPT_LOG_FILE },
@@ -81,6 +83,7 @@ static void cfg_usage(void)
 	    "  --rsa-key-exchange     also offer TLS 1.2 RSA key exchange (needs a key\n"
 	    "                         with CKA_DECRYPT and raw RSA on the token)\n"
 	    "  --allow-weak-key       accept a key that is not sensitive or extractable\n"
+	    "  --allow-imported-key   accept a key that was imported or once extractable\n"
 	    "  --pool-threads N       token worker threads (default: min(32, token limit-2))\n"
 	    "  --queue-max N          key operations waiting for a worker (default 8 x threads)\n"
 	    "  --key-timeout MS       deadline of one key operation (default 2000)\n"
@@ -98,7 +101,7 @@ struct cli {
 	const char *file, *listen, *cert, *key, *pin_file, *module, *root;
 	const char *pid_file, *log_file, *admin, *access_log;
 	const char *max_conns, *pool_threads, *queue_max, *key_timeout;
-	bool rsa_kx, weak, daemon, test;
+	bool rsa_kx, weak, imported, daemon, test;
 	const char *given[128];         /* first spelling of each option */
 };
 
@@ -188,6 +191,7 @@ static int cfg_option(struct cli *cl, int opt, int argc, char **argv)
 	case OPT_MAX_CONNS: return cfg_once(cl, opt, &cl->max_conns);
 	case OPT_RSA_KX: cl->rsa_kx = flag; return cfg_once(cl, opt, NULL);
 	case OPT_WEAK_KEY: cl->weak = flag; return cfg_once(cl, opt, NULL);
+	case OPT_IMPORTED_KEY: cl->imported = flag; return cfg_once(cl, opt, NULL);
 	case OPT_DAEMON: cl->daemon = flag; return cfg_once(cl, opt, NULL);
 	case OPT_PID_FILE: return cfg_once(cl, opt, &cl->pid_file);
 	case OPT_LOG_FILE: return cfg_once(cl, opt, &cl->log_file);
@@ -292,6 +296,7 @@ static int cfg_from_flags(struct conf *c, const struct cli *cl)
 	s->nkeys = 1;
 	s->rsa_kx = cl->rsa_kx;
 	c->allow_weak_key = cl->weak;
+	c->allow_imported_key = cl->imported;
 	c->access_log = dup_or_null(cl->access_log);
 	if (c->access_log != NULL && strcmp(c->access_log, "off") == 0) {
 		free(c->access_log);
@@ -306,6 +311,7 @@ static int cfg_with_file(const struct cli *cl)
 	static const char *const site_flags[] = {
 		"listen", "cert", "key", "pin-file", "module", "root",
 		"max-connections", "rsa-key-exchange", "allow-weak-key",
+		"allow-imported-key",
 		"pool-threads", "queue-max", "key-timeout", "admin-listen",
 		"access-log", "log-file",
 	};

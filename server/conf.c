@@ -672,6 +672,8 @@ static int d_strict_sni(struct ctx *x, void *o)
 { return set_bool(x, &C(x)->strict_sni); }
 static int d_weak(struct ctx *x, void *o)
 { return set_bool(x, &C(x)->allow_weak_key); }
+static int d_imported(struct ctx *x, void *o)
+{ return set_bool(x, &C(x)->allow_imported_key); }
 static int d_max_conns(struct ctx *x, void *o)
 { return set_count(x, 1, 1000000, &C(x)->max_conns); }
 static int d_hs_timeout(struct ctx *x, void *o)
@@ -905,6 +907,7 @@ static const struct directive top_dirs[] = {
 	{ "ticket-rotate", d_ticket_rotate, false, false },
 	{ "strict-sni", d_strict_sni, false, false },
 	{ "allow-weak-key", d_weak, false, false },
+	{ "allow-imported-key", d_imported, false, false },
 	{ "max-connections", d_max_conns, false, false },
 	{ "handshake-timeout", d_hs_timeout, false, false },
 	{ "header-timeout", d_hdr_timeout, false, false },

@@ -77,6 +77,7 @@ struct conf {
 	unsigned ticket_rotate_secs;
 	bool strict_sni;
 	bool allow_weak_key;
+	bool allow_imported_key;
 	unsigned max_conns;
 	double handshake_timeout, header_timeout, idle_timeout, send_timeout;
 	double shutdown_timeout;

@@ -189,6 +189,8 @@ static int app_start(struct app *a, struct conf *c)
 	}
 	if (app_access_log(&a->srv, a->srv.gen->conf.access_log) != 0)
 		return -1;
+	/* Start-up has succeeded: nothing below can fail it. */
+	gen_custody_report(a->srv.gen);
 	server_announce(&a->srv);
 	/* Only now: a failed start-up must print exactly one line. */
 	tokens_set_logger(&a->tk, NULL);
@@ -256,6 +258,7 @@ static void app_reload(struct server *s)
 	log_info("reloaded: configuration %lu serves %zu site%s", s->gen->id,
 	    s->gen->nsites, s->gen->nsites == 1 ? "" : "s");
 	log_set_level((enum log_level)s->gen->conf.log_level);
+	gen_custody_report(s->gen);
 }
 
 /* ---- logs ---- */

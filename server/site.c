@@ -235,7 +235,7 @@ static struct token_rt *token_get(struct tokens *tk, const struct conf *c,
 			continue;
 		hk_engine_stats(t->e, &st);
 		if (!st.login_blocked)
-			return t;
+			goto found;
 		/* Its PIN was refused: a reload reads the PIN file again with a
 		 * new engine (the old one stays for contexts that use it). */
 		t->retired = true;
@@ -255,11 +255,15 @@ static struct token_rt *token_get(struct tokens *tk, const struct conf *c,
 	if (tb != NULL && tb->pin_file != NULL)
 		t->pin_file = strdup(tb->pin_file);
 	hk_engine_set_pool(t->e, &pc);
-	hk_engine_set_allow_weak_key(t->e, c->allow_weak_key);
 	if (tk->logging)
 		hk_engine_set_logger(t->e, engine_log, NULL);
 	t->next = tk->list;
 	tk->list = t;
+found:
+	/* This configuration's settings, also for an engine kept from the
+	 * last one (the engine judges a key again when it is named again). */
+	hk_engine_set_allow_weak_key(t->e, c->allow_weak_key);
+	hk_engine_set_allow_imported_key(t->e, c->allow_imported_key);
 	return t;
 }
 
@@ -321,6 +325,8 @@ struct loaded_key {
 	X509 *leaf;
 	STACK_OF(X509) *chain;
 	EVP_PKEY *pkey;         /* the engine's; not a reference */
+	struct hk_engine *e;    /* the key's engine and the key (its owner's) */
+	const struct hk_key *key;
 	int type;               /* EVP_PKEY_RSA or EVP_PKEY_EC */
 	int line;
 };
@@ -372,12 +378,19 @@ static int load_key(struct build *b, const struct conf_site *cs,
 	}
 	key = hk_engine_load_key(t->e, ck->uri, tb != NULL ? tb->module : NULL,
 	    tb != NULL ? tb->pin_file : NULL, out->leaf);
+	if (key == NULL && hk_engine_key_refused(t->e)) {
+		/* The key is refused as it is, token up or not. */
+		build_err(b, ck->line, engine_why(t->e));
+		return -1;
+	}
 	if (key == NULL ||
 	    hk_key_selftest(t->e, key, out->leaf, ck->cert) == -1) {
 		build_err(b, ck->line, engine_why(t->e));
 		return -2;
 	}
 	out->pkey = hk_key_pkey(key);
+	out->e = t->e;
+	out->key = key;
 	out->type = EVP_PKEY_get_base_id(out->pkey);
 	if (cs->rsa_kx && out->type == EVP_PKEY_RSA &&
 	    hk_key_enable_rsa_kx(t->e, key) == -1) {
@@ -552,6 +565,11 @@ static int site_build(struct build *b, const struct conf_site *cs,
 		loaded_free(keys, n);
 		return -1;
 	}
+	for (i = 0; i < n; i++) {
+		s->key_engine[i] = keys[i].e;
+		s->keys[i] = keys[i].key;
+	}
+	s->nkeys = n;
 	loaded_free(keys, n);
 	if (!SSL_CTX_set_ex_data(s->ctx, ctx_site_idx, s)) {
 		SSL_CTX_free(s->ctx);
@@ -620,6 +638,30 @@ struct gen *gen_build(struct conf *conf, struct tokens *tk,
 	g->conf = *conf;
 	memset(conf, 0, sizeof(*conf));
 	return g;
+}
+
+void gen_custody_report(const struct gen *g)
+{
+	char line[2048];
+	const struct hk_key *k;
+	size_t i, j, a, b;
+	bool seen;
+
+	for (i = 0; i < g->nsites; i++)
+		for (j = 0; j < g->sites[i]->nkeys; j++) {
+			k = g->sites[i]->keys[j];
+			seen = false;
+			for (a = 0; a <= i && !seen; a++)
+				for (b = 0; b < (a < i ? g->sites[a]->nkeys : j); b++)
+					seen |= g->sites[a]->keys[b] == k;
+			if (seen)
+				continue;
+			hk_key_custody(g->sites[i]->key_engine[j], k, line,
+			    sizeof(line));
+			log_info("custody: %s", line);
+			if (hk_key_warning(k)[0] != '\0')
+				log_warn("%s", hk_key_warning(k));
+		}
 }
 
 struct gen *gen_ref(struct gen *g)

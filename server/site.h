@@ -19,6 +19,7 @@
 #include "http.h"
 
 struct hk_engine;
+struct hk_key;
 struct tickets;
 
 /* One token engine, kept across reloads. */
@@ -47,6 +48,10 @@ struct site_rt {
 	struct http_site http;
 	SSL_CTX *ctx;           /* not a reference: the site is the ctx's */
 	bool rsa_kx;
+	/* its keys, for the custody report (the engines own them) */
+	struct hk_engine *key_engine[CONF_SITE_KEYS];
+	const struct hk_key *keys[CONF_SITE_KEYS];
+	size_t nkeys;
 };
 
 struct gen {
@@ -69,6 +74,11 @@ struct gen {
 struct gen *gen_build(struct conf *conf, struct tokens *tk,
     struct tickets *tickets, const struct gen *prev, bool stop_first,
     struct conf_errors *err);
+
+/* Log one "custody: ..." line per key of the generation's sites (each
+ * key once), and a warning for each key accepted only by allow-weak-key
+ * or allow-imported-key.  No token call. */
+void gen_custody_report(const struct gen *g);
 
 struct gen *gen_ref(struct gen *g);
 void gen_unref(struct gen *g);

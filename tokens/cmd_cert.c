@@ -106,6 +106,9 @@ tok_cmd_selfsign(const struct tok_opts *o)
 		tok_err("cannot start the key engine");
 		return -1;
 	}
+	/* Custody is the server's and check's to judge: an imported key
+	 * may still need a certificate (the server refuses it unless told). */
+	hk_engine_set_allow_imported_key(e, 1);
 	k = hk_engine_load_key(e, o->key, o->module, o->pin_file, NULL);
 	if (k == NULL) {
 		tok_err("%s", hk_engine_error(e));

@@ -6,19 +6,25 @@
  * login per operation (no CKA_ALWAYS_AUTHENTICATE, which a server that
  * signs for every handshake cannot satisfy).  CKA_DECRYPT is reported: it
  * is needed only for TLS 1.2 RSA key exchange.
+ *
+ * The attributes are read once per key by the engine's reader
+ * (hk_custody_read), and the key's custody line is the engine's too, so
+ * it is the line hsmtls-server prints at start-up for the same key.
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hk_custody.h"
 #include "tok.h"
 
 #define CHECK_MAX_KEYS 1024
 
 struct rule {
-	CK_ATTRIBUTE_TYPE type;
+	size_t off;             /* the flag in struct hk_custody */
 	const char *name;       /* as in list's output */
 	int want;               /* the value a good key has */
 	int absent_ok;          /* an unreported value counts as "want" */
@@ -26,15 +32,16 @@ struct rule {
 };
 
 static const struct rule rules[] = {
-	{ CKA_SENSITIVE, "sensitive", 1, 0, "not sensitive" },
-	{ CKA_EXTRACTABLE, "extractable", 0, 0, "extractable" },
-	{ CKA_LOCAL, "local", 1, 0, "not generated on the token" },
-	{ CKA_ALWAYS_SENSITIVE, "always-sensitive", 1, 0,
+#define F(name) offsetof(struct hk_custody, name)
+	{ F(sensitive), "sensitive", 1, 0, "not sensitive" },
+	{ F(extractable), "extractable", 0, 0, "extractable" },
+	{ F(local), "local", 1, 0, "not generated on the token" },
+	{ F(always_sensitive), "always-sensitive", 1, 0,
 	    "was not always sensitive" },
-	{ CKA_NEVER_EXTRACTABLE, "never-extractable", 1, 0,
+	{ F(never_extractable), "never-extractable", 1, 0,
 	    "was once extractable" },
 	/* Optional in PKCS#11; absent means false. */
-	{ CKA_ALWAYS_AUTHENTICATE, "always-authenticate", 0, 1,
+	{ F(always_authenticate), "always-authenticate", 0, 1,
 	    "CKA_ALWAYS_AUTHENTICATE (a login for every signature; a server "
 	    "cannot use it)" },
 };
@@ -53,18 +60,36 @@ append(char *buf, size_t size, const char *sep, const char *s)
 	snprintf(buf + len, size - len, "%s%s", len > 0 ? sep : "", s);
 }
 
-/* 0 if the key passes, 1 if not (reason line on stderr), -1 on error. */
+static int
+flag_of(const struct hk_custody *c, size_t off)
+{
+	int v;
+
+	memcpy(&v, (const char *)c + off, sizeof(v));
+	return v;
+}
+
+/*
+ * 0 if the key passes, 1 if not (reason line on stderr), -1 on error.
+ * Two lines on stdout: "ok|FAIL URI flags" and "custody: ..." as
+ * hsmtls-server prints it.
+ */
 static int
 check_key(struct tok_p11 *p, CK_OBJECT_HANDLE key)
 {
 	char uri[TOK_URI_MAX], flags[256] = "", why[512] = "", one[64];
+	char custody[TOK_URI_MAX + 512];
+	struct hk_custody c;
 	size_t i;
 	int v;
 
 	if (tok_p11_object_uri(p, key, uri, sizeof(uri)) == -1)
 		return -1;
+	hk_custody_read(p->fl, p->session, key, &c);
+	hk_custody_format(&c, tok_p11_label(p), uri, custody,
+	    sizeof(custody));
 	for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
-		v = tok_p11_get_flag(p, key, rules[i].type);
+		v = flag_of(&c, rules[i].off);
 		snprintf(one, sizeof(one), "%s=%s", rules[i].name, word(v));
 		append(flags, sizeof(flags), " ", one);
 		if (v == -1 && rules[i].absent_ok)
@@ -73,10 +98,10 @@ check_key(struct tok_p11 *p, CK_OBJECT_HANDLE key)
 			append(why, sizeof(why), ", ", v == -1 ?
 			    rules[i].name : rules[i].why);
 	}
-	v = tok_p11_get_flag(p, key, CKA_DECRYPT);
-	snprintf(one, sizeof(one), "decrypt=%s", word(v));
+	snprintf(one, sizeof(one), "decrypt=%s", word(c.decrypt));
 	append(flags, sizeof(flags), " ", one);
-	printf("%s %s %s\n", why[0] ? "FAIL" : "ok", uri, flags);
+	printf("%s %s %s\ncustody: %s\n", why[0] ? "FAIL" : "ok", uri, flags,
+	    custody);
 	if (why[0] == '\0')
 		return 0;
 	fprintf(stderr, "hsmtls-token: %s: %s\n", uri, why);

@@ -137,6 +137,9 @@ tok_csr_make(const char *key_uri, const char *module, const char *pin_file,
 		tok_err("cannot start the key engine");
 		return -1;
 	}
+	/* Custody is the server's and check's to judge: an imported key
+	 * may still need a certificate (the server refuses it unless told). */
+	hk_engine_set_allow_imported_key(e, 1);
 	if ((k = hk_engine_load_key(e, key_uri, module, pin_file, NULL)) ==
 	    NULL) {
 		tok_err("%s", hk_engine_error(e));

@@ -29,7 +29,7 @@ for d in listen admin-listen user pid-file access-log error-log log-level \
     ticket-key-file ticket-rotate strict-sni max-connections \
     handshake-timeout header-timeout idle-timeout send-timeout \
     shutdown-timeout max-request-line max-header-size max-headers \
-    pool-threads queue-max key-timeout allow-weak-key \
+    pool-threads queue-max key-timeout allow-weak-key allow-imported-key \
     token module pin-file \
     site server-name root key rsa-key-exchange; do
 	grep -qxF "$d" "$tmp/documented" || fail "hsmtls.conf(5) has no entry for '$d'"
