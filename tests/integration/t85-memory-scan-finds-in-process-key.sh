@@ -45,7 +45,7 @@ openssl rsa -in "$tmp/key.pem" -noout -text 2>/dev/null | awk '
 rm -f "$tmp/key.pem"
 
 start_server --cert "$CERT" --key "pkcs11:token=$TOKEN_LABEL;object=known;type=private" \
-    --pin-file "$PIN_FILE" --root "$ROOT" --allow-weak-key
+    --pin-file "$PIN_FILE" --root "$ROOT" --allow-imported-key
 grep -q 'libsofthsm2' "/proc/$SERVER_PID/maps" || fail "the in-process server's maps list no PKCS#11 module"
 
 "$HSMTLS_BENCH" --connect "127.0.0.1:$PORT" --cafile "$CERT" --concurrency 8 \
