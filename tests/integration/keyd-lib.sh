@@ -16,10 +16,12 @@ keyd_conf() {
 	f=$1
 	shift
 	mkdir -p "$tmp/keyd"
+	module=$SOFTHSM_MODULE
+	[ -z "${COUNTS:-}" ] || module=$HSMTLS_TESTP11
 	{
 		echo "keyd $KEYD_SOCK;"
 		echo "token $TOKEN_LABEL {"
-		echo "    module ${COUNTS:+$HSMTLS_TESTP11}${COUNTS:-$SOFTHSM_MODULE};"
+		echo "    module $module;"
 		echo "    pin-file $PIN_FILE;"
 		echo "}"
 		for s in "$@"; do
