@@ -55,7 +55,7 @@ struct server {
 	struct ev_loop *loop;
 	int lfd, efd;
 	ev_io lio, eio;
-	ev_signal sterm, sint;
+	ev_signal sterm, sint, shup;
 	struct conn *conns;
 };
 
@@ -578,6 +578,14 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* Reloading the keys is not built yet: SIGHUP must not end the daemon. */
+static void
+on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_warn("SIGHUP: reloading is not supported yet; the keys stay as "
+	    "they are");
+}
+
 int
 keyd_serve(struct keyd *d, int lfd)
 {
@@ -597,10 +605,12 @@ keyd_serve(struct keyd *d, int lfd)
 	ev_io_init(&srv.eio, on_done, srv.efd, EV_READ);
 	ev_signal_init(&srv.sterm, on_signal, SIGTERM);
 	ev_signal_init(&srv.sint, on_signal, SIGINT);
+	ev_signal_init(&srv.shup, on_hup, SIGHUP);
 	ev_io_start(srv.loop, &srv.lio);
 	ev_io_start(srv.loop, &srv.eio);
 	ev_signal_start(srv.loop, &srv.sterm);
 	ev_signal_start(srv.loop, &srv.sint);
+	ev_signal_start(srv.loop, &srv.shup);
 	ev_run(srv.loop, 0);
 	while (srv.conns != NULL)
 		conn_close(srv.conns);

@@ -2,7 +2,7 @@
 # t94: through the counting module, hsmtls-keyd logs in once per token,
 # makes exactly one C_Sign per SIGN request (ECDSA, RSA PKCS#1, RSA-PSS)
 # and one C_Decrypt per DECRYPT_RAW, none for a refused request, and
-# finalizes the module once at SIGTERM.
+# finalizes the module once at SIGTERM.  SIGHUP is logged and ignored.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/keyd-lib.sh"
 
@@ -50,6 +50,12 @@ keyd_client malformed "$EC" "$tmp/ec.pem" >"$tmp/m.out" || fail "malformed: $(ca
 
 [ "$(count_of C_Login)" -eq 1 ] || fail "C_Login after requests: got $(count_of C_Login), want 1"
 [ "$(count_of C_Finalize)" -eq 0 ] || fail "C_Finalize while running"
+# SIGHUP (no reload yet) neither stops the daemon nor touches the token.
+kill -HUP "$KEYD_PID"
+sleep 0.3
+kill -0 "$KEYD_PID" 2>/dev/null || fail "SIGHUP stopped hsmtls-keyd"
+keyd_client sign "$EC" "$tmp/ec.pem" ecdsa sha256 1 >"$tmp/hup.out" || fail "after SIGHUP: $(cat "$tmp/hup.out")"
+[ "$(count_of C_Login)" -eq 1 ] || fail "C_Login after SIGHUP: got $(count_of C_Login), want 1"
 stop_keyd
 [ "$(count_of C_Finalize)" -eq 1 ] || fail "C_Finalize after SIGTERM: got $(count_of C_Finalize), want 1"
 echo "PASS: $TEST_NAME"
