@@ -17,13 +17,8 @@
 # Only 127.0.0.1 is ever contacted.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-src=$(dirname "$here")
-BUILD=${BUILD:-$src/build}
-SERVER=$BUILD/server/hsmtls-server
-TOKEN=$BUILD/tokens/hsmtls-token
-TESTP11=$BUILD/tests/p11/.libs/hsmtls-testp11.so
-HSBENCH=$BUILD/bench/hsbench
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+bench_init resume
 SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 KEY_TYPE=${KEY_TYPE:-ec:P-256}
 TLS=${TLS:-1.3}
@@ -32,29 +27,9 @@ DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}
 CONCURRENCY=${CONCURRENCY:-4}
 TCK=$(getconf CLK_TCK)
+[ -e "$TESTP11" ] || die "$TESTP11 not found: build first (./quickstart.sh test)"
 
-say() { printf 'resume: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
-for f in "$SERVER" "$TOKEN" "$TESTP11" "$HSBENCH"; do
-	[ -e "$f" ] || die "$f not found: build first (./quickstart.sh test)"
-done
-
-tmp=$(mktemp -d /tmp/hsmtls-resume.XXXXXX)
-pid=""
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-"$TOKEN" init --dir "$tmp/token" >/dev/null
-export SOFTHSM2_CONF=$tmp/token/softhsm2.conf
-uri=$("$TOKEN" keygen --token hsmtls-dev --pin-file "$tmp/token/user.pin" \
-    --type "$KEY_TYPE" --label bench --id 01)
-"$TOKEN" selfsign --key "$uri" --pin-file "$tmp/token/user.pin" \
-    --san DNS:localhost,IP:127.0.0.1 --out "$tmp/cert.pem" >/dev/null
-mkdir -p "$tmp/www"
-echo ok >"$tmp/www/index.html"
+bench_token "$KEY_TYPE"
 (umask 077; openssl rand -hex 80 >"$tmp/tickets")
 export HSMTLS_TESTP11_MODULE=$SOFTHSM_MODULE
 export HSMTLS_TESTP11_COUNTS=$tmp/counts
@@ -65,18 +40,10 @@ fi
 cat >"$tmp/hsmtls.conf" <<EOF
 listen 127.0.0.1:0;
 ticket-key-file $tmp/tickets;
-token hsmtls-dev { module $TESTP11; pin-file $tmp/token/user.pin; }
-site bench { root $tmp/www; key "$uri" $tmp/cert.pem; }
+token hsmtls-dev { module $TESTP11; pin-file $pin; }
+site bench { root $www; key "$uri" $cert; }
 EOF
-"$SERVER" -c "$tmp/hsmtls.conf" 2>"$tmp/server.log" &
-pid=$!
-for _ in $(seq 100); do
-	grep -q '^listening on ' "$tmp/server.log" && break
-	kill -0 "$pid" 2>/dev/null || die "server failed: $(cat "$tmp/server.log")"
-	sleep 0.1
-done
-port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/server.log")
-[ -n "$port" ] || die "server did not start: $(cat "$tmp/server.log")"
+bench_serve "$tmp/hsmtls.conf"
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 signs() { awk '$1 == "C_Sign" { n = $2 } END { print n + 0 }' "$tmp/counts"; }
@@ -88,7 +55,7 @@ measure() {
 	c0=$(cpu_ticks)
 	s0=$(signs)
 	# shellcheck disable=SC2086
-	out=$("$HSBENCH" --connect "127.0.0.1:$port" --cafile "$tmp/cert.pem" \
+	out=$("$HSBENCH" --connect "127.0.0.1:$port" --cafile "$cert" \
 	    --tls "$TLS" --concurrency "$CONCURRENCY" --duration "$DURATION" \
 	    --linger0 $extra)
 	c1=$(cpu_ticks)
@@ -111,10 +78,7 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 
-median() {   # median MODE COLUMN
-	awk -v m="$1" -v c="$2" '$3 == m { print $(c + 2) }' "$tmp/results" | sort -g |
-		awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
+median() { bench_median "$tmp/results" "$1" $(($2 + 2)); }
 fr=$(median full 2) rr=$(median resumed 2)
 fc=$(median full 3) rc=$(median resumed 3)
 fs=$(median full 4) rs=$(median resumed 4)

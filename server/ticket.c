@@ -21,6 +21,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -75,40 +76,31 @@ static int key_random(struct ticket_key *k)
 	    RAND_priv_bytes(k->hmac, sizeof(k->hmac)) == 1 ? 0 : -1;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* One line of 160 hex digits into k; -1 if it is not that. */
 static int key_parse(const char *s, size_t len, struct ticket_key *k)
 {
 	unsigned char raw[TICKET_KEY_LEN];
-	size_t i;
-	int hi, lo;
+	char hex[2 * TICKET_KEY_LEN + 1];
+	size_t got = 0;
+	int ok;
 
 	if (len != 2 * TICKET_KEY_LEN)
 		return -1;
-	for (i = 0; i < TICKET_KEY_LEN; i++) {
-		hi = hexval((unsigned char)s[2 * i]);
-		lo = hexval((unsigned char)s[2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			OPENSSL_cleanse(raw, sizeof(raw));
-			return -1;
-		}
-		raw[i] = (unsigned char)(hi << 4 | lo);
+	memcpy(hex, s, len);
+	hex[len] = '\0';
+	ok = OPENSSL_hexstr2buf_ex(raw, sizeof(raw), &got, hex, '\0') == 1 &&
+	    got == sizeof(raw);
+	OPENSSL_cleanse(hex, sizeof(hex));
+	if (!ok)
+		ERR_clear_error();
+	if (ok) {
+		memcpy(k->name, raw, TICKET_NAME_LEN);
+		memcpy(k->aes, raw + TICKET_NAME_LEN, TICKET_AES_LEN);
+		memcpy(k->hmac, raw + TICKET_NAME_LEN + TICKET_AES_LEN,
+		    TICKET_HMAC_LEN);
 	}
-	memcpy(k->name, raw, TICKET_NAME_LEN);
-	memcpy(k->aes, raw + TICKET_NAME_LEN, TICKET_AES_LEN);
-	memcpy(k->hmac, raw + TICKET_NAME_LEN + TICKET_AES_LEN, TICKET_HMAC_LEN);
 	OPENSSL_cleanse(raw, sizeof(raw));
-	return 0;
+	return ok ? 0 : -1;
 }
 
 /* The file holds secrets: a regular file, not readable by others. */

@@ -1,0 +1,67 @@
+# bench-lib.sh - what the bench scripts share (sourced): a throwaway
+# SoftHSM token with one key and certificate, and one hsmtls-server run
+# from a configuration, both in a temporary directory removed at exit.
+#
+# After bench_init: tmp, BUILD, SERVER, TOKEN, HSBENCH, TESTP11.
+# After bench_token TYPE: uri (the key), cert, www, pin.
+# After bench_serve CONF: pid, port.
+
+bench_init() {   # bench_init NAME
+	bench_name=$1
+	here=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)
+	src=$(dirname "$here")
+	BUILD=${BUILD:-$src/build}
+	SERVER=$BUILD/server/hsmtls-server
+	TOKEN=$BUILD/tokens/hsmtls-token
+	TESTP11=$BUILD/tests/p11/.libs/hsmtls-testp11.so
+	HSBENCH=$BUILD/bench/hsbench
+	for f in "$SERVER" "$TOKEN" "$HSBENCH"; do
+		[ -e "$f" ] || die "$f not found: build first (./quickstart.sh test)"
+	done
+	tmp=$(mktemp -d "/tmp/hsmtls-$bench_name.XXXXXX")
+	pid=""
+	trap bench_cleanup EXIT
+}
+
+say() { printf '%s: %s\n' "$bench_name" "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+bench_cleanup() {
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+
+bench_token() {   # bench_token TYPE
+	"$TOKEN" init --dir "$tmp/token" >/dev/null
+	export SOFTHSM2_CONF=$tmp/token/softhsm2.conf
+	pin=$tmp/token/user.pin
+	uri=$("$TOKEN" keygen --token hsmtls-dev --pin-file "$pin" \
+	    --type "$1" --label bench --id 01)
+	cert=$tmp/cert.pem
+	"$TOKEN" selfsign --key "$uri" --pin-file "$pin" \
+	    --san DNS:localhost,IP:127.0.0.1 --out "$cert" >/dev/null
+	www=$tmp/www
+	mkdir -p "$www"
+	echo ok >"$www/index.html"
+}
+
+bench_serve() {   # bench_serve CONF
+	"$SERVER" -c "$1" 2>"$tmp/server.log" &
+	pid=$!
+	for _ in $(seq 100); do
+		grep -q '^listening on ' "$tmp/server.log" && break
+		kill -0 "$pid" 2>/dev/null || die "server failed: $(cat "$tmp/server.log")"
+		sleep 0.1
+	done
+	port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/server.log")
+	[ -n "$port" ] || die "server did not start: $(cat "$tmp/server.log")"
+}
+
+# bench_median FILE MODE FIELD: the median of field FIELD (awk numbering)
+# over FILE's lines whose third field is MODE.
+bench_median() {
+	awk -v m="$2" -v c="$3" '$3 == m { print $c }' "$1" | sort -g |
+		awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
