@@ -234,4 +234,65 @@ void hk_engine_key_ops(const struct hk_engine *e, hk_keyop_fn fn, void *arg);
  * loaded from it. */
 const char *hk_engine_token_label(const struct hk_engine *e);
 
+/*
+ * Key operations for callers outside OpenSSL (hsmtls-keyd): started on the
+ * worker pool with the caller's eventfd, which is written when the
+ * operation is done or its deadline (hk_pool_config.deadline_ms) has
+ * passed; the caller's event loop then collects the result.  Nothing here
+ * waits on the token.  Counted like the provider's operations.
+ */
+enum hk_sign_mech {
+	HK_SIGN_RSA_PKCS,       /* in: the digest (md_nid names it; DigestInfo
+	                         * is made here), or with NID_undef the bytes
+	                         * the token pads with PKCS#1 type 1 */
+	HK_SIGN_RSA_PSS,        /* in: the digest; saltlen bytes of salt; the
+	                         * engine pads when the token lacks PSS */
+	HK_SIGN_ECDSA,          /* in: the digest; out: r||s */
+};
+
+enum hk_keyop_status {
+	HK_KEYOP_OK,
+	HK_KEYOP_INVALID,       /* input size, digest or salt out of range */
+	HK_KEYOP_NOT_ALLOWED,   /* mechanism not for this key, or decryption
+	                         * not enabled (hk_key_enable_rsa_kx) */
+	HK_KEYOP_BUSY,          /* the pool's queue is full */
+	HK_KEYOP_TOKEN,         /* the token failed (err says how) */
+	HK_KEYOP_TIMEOUT,       /* deadline passed */
+	HK_KEYOP_DATA,          /* decrypt: the token rejected the ciphertext
+	                         * as data (not below the modulus) */
+	HK_KEYOP_PENDING,       /* not done yet */
+};
+
+struct hk_key_info {
+	int type;               /* EVP_PKEY_RSA or EVP_PKEY_EC */
+	int bits;
+	int rsa_kx;             /* hk_key_enable_rsa_kx() succeeded */
+	int pss_on_token;       /* RSA: 1 CKM_RSA_PKCS_PSS, 0 padded here */
+};
+void hk_key_get_info(const struct hk_key *k, struct hk_key_info *info);
+
+/* The key's public half (default provider), owned by the key. */
+EVP_PKEY *hk_key_public(const struct hk_key *k);
+
+struct hk_pending;
+
+/* Start an operation: HK_KEYOP_OK and *out, or a status (err set). */
+int hk_keyop_sign(struct hk_key *k, enum hk_sign_mech mech, int md_nid,
+    int saltlen, const unsigned char *in, size_t inlen, int efd,
+    struct hk_pending **out, char *err, size_t errlen);
+/* Raw RSA (CKM_RSA_X_509) of a ciphertext of modulus size; the result is
+ * the whole block, never judged here. */
+int hk_keyop_decrypt_raw(struct hk_key *k, const unsigned char *in,
+    size_t inlen, int efd, struct hk_pending **out, char *err, size_t errlen);
+/*
+ * HK_KEYOP_PENDING while the operation runs; else its status, with the
+ * signature or block in out (*outlen: its size in, the length out).  The
+ * operation is counted the first time a final status is returned.
+ */
+int hk_keyop_result(struct hk_pending *op, unsigned char *out, size_t *outlen,
+    char *err, size_t errlen);
+/* Done with it: a running operation is abandoned (its late result is
+ * dropped, its eventfd write lands on the operation's own duplicate). */
+void hk_keyop_free(struct hk_pending *op);
+
 #endif /* HK_H */

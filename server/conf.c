@@ -612,6 +612,7 @@ static int d_admin(struct ctx *x, void *o)
 { return add_listen(x, &C(x)->admin, &C(x)->nadmin); }
 static int d_user(struct ctx *x, void *o) { return set_str(x, &C(x)->user); }
 static int d_pid(struct ctx *x, void *o) { return set_path(x, &C(x)->pid_file); }
+static int d_keyd(struct ctx *x, void *o) { return set_path(x, &C(x)->keyd); }
 
 static int d_access_log(struct ctx *x, void *o)
 {
@@ -900,6 +901,7 @@ static const struct directive top_dirs[] = {
 	{ "admin-listen", d_admin, true, false },
 	{ "user", d_user, false, false },
 	{ "pid-file", d_pid, false, false },
+	{ "keyd", d_keyd, false, false },
 	{ "access-log", d_access_log, false, false },
 	{ "error-log", d_error_log, false, false },
 	{ "log-level", d_log_level, false, false },
@@ -1171,6 +1173,7 @@ void conf_free(struct conf *c)
 	free(c->sites);
 	free(c->file);
 	free(c->user);
+	free(c->keyd);
 	free(c->pid_file);
 	free(c->access_log);
 	free(c->error_log);

@@ -69,6 +69,7 @@ struct conf {
 	size_t nsites;
 
 	char *user;
+	char *keyd;             /* key daemon socket (hsmtls-keyd) */
 	char *pid_file;
 	char *access_log;       /* NULL: off; "stderr" or a path */
 	char *error_log;        /* NULL: stderr */

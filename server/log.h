@@ -20,7 +20,9 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
+#ifndef LOG_PROGNAME            /* hsmtls-keyd compiles log.c with its own */
 #define LOG_PROGNAME "hsmtls-server"
+#endif
 
 /* Not LOG_ERR etc.: those are syslog.h's. */
 enum log_level {

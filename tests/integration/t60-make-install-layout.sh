@@ -1,7 +1,7 @@
 #!/bin/bash
 # t60: "make install DESTDIR=..." puts exactly the documented files where
-# the build's directory variables say: hsmtls-server and hsmtls-token in
-# $(bindir), hsmtls-token(1), hsmtls.conf(5) and hsmtls-server(8) in
+# the build's directory variables say: hsmtls-server, hsmtls-keyd and hsmtls-token in
+# $(bindir), hsmtls-token(1), hsmtls.conf(5), hsmtls-server(8) and hsmtls-keyd(8) in
 # $(mandir), the example configuration in $(docdir), hsmtls.service in
 # $(systemdsystemunitdir) (unless configured out) and an empty
 # $(sysconfdir)/hsmtls; the installed unit and example name the installed
@@ -51,10 +51,12 @@ inner_make install DESTDIR="$root" >"$tmp/install.out" 2>"$tmp/install.err" ||
 # Test: exactly these files (and the empty configuration directory).
 {
 	echo "$bindir/hsmtls-server"
+	echo "$bindir/hsmtls-keyd"
 	echo "$bindir/hsmtls-token"
 	echo "$mandir/man1/hsmtls-token.1"
 	echo "$mandir/man5/hsmtls.conf.5"
 	echo "$mandir/man8/hsmtls-server.8"
+	echo "$mandir/man8/hsmtls-keyd.8"
 	echo "$docdir/hsmtls.conf.example"
 	[ "$unitdir" = no ] || echo "$unitdir/hsmtls.service"
 } | sort >"$tmp/want.files"
@@ -66,7 +68,7 @@ diff -u "$tmp/want.files" "$tmp/have.files" >&2 ||
 	fail "make install put files into $sysconfdir/hsmtls: $(ls -A "$root$sysconfdir/hsmtls")"
 
 # Test: the programs are installed executable, and run from there.
-for p in hsmtls-server hsmtls-token; do
+for p in hsmtls-server hsmtls-keyd hsmtls-token; do
 	[ -x "$root$bindir/$p" ] || fail "$bindir/$p is not executable"
 done
 "$root$bindir/hsmtls-server" --version >"$tmp/version.out" 2>&1 ||
@@ -84,14 +86,14 @@ done
 # Test: the man pages format without warnings.
 if command -v groff >/dev/null 2>&1; then
 	for f in "$mandir/man1/hsmtls-token.1" "$mandir/man5/hsmtls.conf.5" \
-	    "$mandir/man8/hsmtls-server.8"; do
+	    "$mandir/man8/hsmtls-server.8" "$mandir/man8/hsmtls-keyd.8"; do
 		LC_ALL=C.UTF-8 groff -mandoc -Tutf8 -ww -z "$root$f" 2>"$tmp/groff.err" ||
 			fail "groff failed on $f: $(cat "$tmp/groff.err")"
 		[ ! -s "$tmp/groff.err" ] || fail "groff warns on $f: $(cat "$tmp/groff.err")"
 	done
 elif command -v mandoc >/dev/null 2>&1; then
 	for f in "$mandir/man1/hsmtls-token.1" "$mandir/man5/hsmtls.conf.5" \
-	    "$mandir/man8/hsmtls-server.8"; do
+	    "$mandir/man8/hsmtls-server.8" "$mandir/man8/hsmtls-keyd.8"; do
 		mandoc -Tlint -Wwarning "$root$f" >"$tmp/mandoc.err" 2>&1 ||
 			fail "mandoc warns on $f: $(cat "$tmp/mandoc.err")"
 	done

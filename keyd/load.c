@@ -1,0 +1,206 @@
+/*
+ * load.c - the keys hsmtls-keyd serves: every site's key lines, loaded on
+ * one engine per token block (as the server does in-process), each
+ * self-tested against its certificate.  No TLS context is made here.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "keyd.h"
+#include "log.h"
+
+static void
+engine_log(void *arg, const char *msg)
+{
+	log_info("%s", msg);
+}
+
+static int
+same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static struct keyd_token *
+token_get(struct keyd *d, const struct conf *c, const struct conf_token *tb,
+    const char *uri)
+{
+	struct hk_pool_config pc = { c->pool_threads, c->queue_max,
+	    c->key_timeout_ms };
+	struct keyd_token *t;
+	char label[256];
+	const char *name;
+
+	if (tb != NULL && tb->name != NULL)
+		name = tb->name;
+	else
+		name = hk_uri_token_label(uri, label, sizeof(label)) == 1 ?
+		    label : "";
+	for (t = d->tokens; t != NULL; t = t->next)
+		if (t->tb == tb && same(t->name, name))
+			return t;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	if ((t->e = hk_engine_new()) == NULL ||
+	    (t->name = strdup(name)) == NULL) {
+		hk_engine_free(t->e);
+		free(t);
+		return NULL;
+	}
+	t->tb = tb;
+	hk_engine_set_pool(t->e, &pc);
+	hk_engine_set_allow_weak_key(t->e, c->allow_weak_key);
+	hk_engine_set_logger(t->e, engine_log, NULL);
+	t->next = d->tokens;
+	d->tokens = t;
+	return t;
+}
+
+/* The leaf of a PEM chain file, or a certificate on the token. */
+static X509 *
+load_cert(struct keyd_token *t, const struct conf_key *ck,
+    const struct conf_token *tb, char *why, size_t len)
+{
+	X509 *x;
+	FILE *f;
+
+	if (strncmp(ck->cert, "pkcs11:", 7) == 0) {
+		x = hk_engine_load_cert(t->e, ck->cert,
+		    tb != NULL ? tb->module : NULL,
+		    tb != NULL ? tb->pin_file : NULL);
+		if (x == NULL)
+			snprintf(why, len, "%s", hk_engine_error(t->e));
+		return x;
+	}
+	if ((f = fopen(ck->cert, "r")) == NULL) {
+		snprintf(why, len, "certificate '%s': cannot open", ck->cert);
+		return NULL;
+	}
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	ERR_clear_error();
+	if (x == NULL)
+		snprintf(why, len, "certificate '%s': no PEM certificate in it",
+		    ck->cert);
+	return x;
+}
+
+static int
+load_one(struct keyd *d, const struct conf *c, const struct conf_site *cs,
+    const struct conf_key *ck, struct conf_errors *err)
+{
+	const struct conf_token *tb = conf_token_for(c, ck->uri);
+	struct keyd_token *t;
+	struct keyd_key *kk;
+	struct hk_key *k;
+	unsigned char *q;
+	char why[600];
+	X509 *x;
+	int n;
+
+	if ((t = token_get(d, c, tb, ck->uri)) == NULL) {
+		conf_errors_add(err, c->file, ck->line, "cannot start the key "
+		    "engine (OpenSSL providers)");
+		return -1;
+	}
+	if ((x = load_cert(t, ck, tb, why, sizeof(why))) == NULL) {
+		conf_errors_add(err, c->file, ck->line, "%s", why);
+		return -1;
+	}
+	k = hk_engine_load_key(t->e, ck->uri, tb != NULL ? tb->module : NULL,
+	    tb != NULL ? tb->pin_file : NULL, x);
+	if (k == NULL || hk_key_selftest(t->e, k, x, ck->cert) != 0 ||
+	    (cs->rsa_kx && EVP_PKEY_get_base_id(hk_key_public(k)) ==
+	    EVP_PKEY_RSA && hk_key_enable_rsa_kx(t->e, k) != 0)) {
+		conf_errors_add(err, c->file, ck->line, "%s",
+		    hk_engine_error(t->e));
+		X509_free(x);
+		return -1;
+	}
+	X509_free(x);
+	if ((kk = calloc(1, sizeof(*kk))) == NULL ||
+	    (kk->uri = strdup(ck->uri)) == NULL ||
+	    (n = i2d_PUBKEY(hk_key_public(k), NULL)) <= 0 ||
+	    (kk->spki = malloc((size_t)n)) == NULL) {
+		if (kk != NULL)
+			free(kk->uri);
+		free(kk);
+		conf_errors_add(err, c->file, ck->line, "out of memory");
+		return -1;
+	}
+	q = kk->spki;
+	kk->spkilen = (size_t)i2d_PUBKEY(hk_key_public(k), &q);
+	kk->k = k;
+	kk->t = t;
+	kk->next = d->keys;
+	d->keys = kk;
+	d->nkeys++;
+	return 0;
+}
+
+int
+keyd_load(struct keyd *d, const struct conf *c, struct conf_errors *err)
+{
+	const struct conf_token *tb;
+	struct keyd_token *t;
+	struct keyd_key *kk;
+	size_t i, j, before = conf_errors_count(err);
+
+	/* Every PIN first, each once; then the modules. */
+	for (i = 0; i < c->nsites; i++)
+		for (j = 0; j < c->sites[i].nkeys; j++) {
+			const struct conf_key *ck = &c->sites[i].keys[j];
+
+			tb = conf_token_for(c, ck->uri);
+			if ((t = token_get(d, c, tb, ck->uri)) == NULL) {
+				conf_errors_add(err, c->file, ck->line, "cannot "
+				    "start the key engine (OpenSSL providers)");
+				continue;
+			}
+			if (hk_engine_read_pin(t->e, ck->uri,
+			    tb != NULL ? tb->pin_file : NULL) != 0)
+				conf_errors_add(err, c->file, ck->line, "%s",
+				    hk_engine_error(t->e));
+		}
+	if (conf_errors_count(err) > before)
+		return -1;
+	/* One line per failure, as the server: stop at the first. */
+	for (i = 0; i < c->nsites; i++)
+		for (j = 0; j < c->sites[i].nkeys; j++)
+			if (load_one(d, c, &c->sites[i], &c->sites[i].keys[j],
+			    err) != 0)
+				return -1;
+	for (kk = d->keys; kk != NULL; kk = kk->next)
+		hk_key_get_info(kk->k, &kk->info);
+	return 0;
+}
+
+void
+keyd_unload(struct keyd *d)
+{
+	struct keyd_token *t, *tn;
+	struct keyd_key *kk, *kn;
+
+	for (kk = d->keys; kk != NULL; kk = kn) {
+		kn = kk->next;
+		free(kk->uri);
+		free(kk->spki);
+		free(kk);
+	}
+	d->keys = NULL;
+	/* Each engine logs out and finalizes its module. */
+	for (t = d->tokens; t != NULL; t = tn) {
+		tn = t->next;
+		hk_engine_free(t->e);
+		free(t->name);
+		free(t);
+	}
+	d->tokens = NULL;
+}

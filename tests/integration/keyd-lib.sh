@@ -1,0 +1,71 @@
+# keyd-lib.sh - set-up for the key daemon's tests (sourced after lib.sh).
+#
+# After start_keyd: KEYD_PID, KEYD_LOG, KEYD_SOCK.  keyd_client runs the
+# test client (tests/unit/keyd_client.c) against $KEYD_SOCK.
+
+need_file HSMTLS_KEYD
+need_file HSMTLS_KEYD_CLIENT
+
+KEYD_PID=""
+KEYD_SOCK=$tmp/keyd/sock
+
+# keyd_conf FILE SITE_BLOCKS...: a configuration with the test token's
+# block (module: the test module when use_testp11 ran, else SoftHSM) and
+# the socket KEYD_SOCK.
+keyd_conf() {
+	f=$1
+	shift
+	mkdir -p "$tmp/keyd"
+	module=$SOFTHSM_MODULE
+	[ -z "${COUNTS:-}" ] || module=$HSMTLS_TESTP11
+	{
+		echo "keyd $KEYD_SOCK;"
+		echo "token $TOKEN_LABEL {"
+		echo "    module $module;"
+		echo "    pin-file $PIN_FILE;"
+		echo "}"
+		for s in "$@"; do
+			printf '%s\n' "$s"
+		done
+	} >"$f"
+}
+
+# start_keyd ARGS...: hsmtls-keyd in the background; waits for its
+# "listening on" line.
+start_keyd() {
+	KEYD_LOG=$tmp/keyd-$(date +%s%N).err
+	"$HSMTLS_KEYD" "$@" </dev/null >"$tmp/keyd-stdout.out" 2>"$KEYD_LOG" &
+	KEYD_PID=$!
+	BG_PIDS="$BG_PIDS $KEYD_PID"
+	i=0
+	while ! grep -q '^listening on ' "$KEYD_LOG"; do
+		if ! kill -0 "$KEYD_PID" 2>/dev/null; then
+			st=0
+			wait "$KEYD_PID" || st=$?
+			KEYD_PID=""
+			fail "hsmtls-keyd exited with status $st before listening: $(cat "$KEYD_LOG")"
+		fi
+		i=$((i + 1))
+		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "hsmtls-keyd printed no 'listening on' line"
+		sleep 0.1
+	done
+}
+
+# stop_keyd: SIGTERM; the daemon must exit 0 (sets KEYD_STATUS).
+stop_keyd() {
+	kill -TERM "$KEYD_PID"
+	i=0
+	while kill -0 "$KEYD_PID" 2>/dev/null; do
+		i=$((i + 1))
+		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "hsmtls-keyd still running after SIGTERM"
+		sleep 0.1
+	done
+	KEYD_STATUS=0
+	wait "$KEYD_PID" || KEYD_STATUS=$?
+	KEYD_PID=""
+	[ "$KEYD_STATUS" -eq 0 ] || fail "hsmtls-keyd exit status after SIGTERM: $KEYD_STATUS: $(cat "$KEYD_LOG")"
+}
+
+keyd_client() {
+	timeout "$WAIT_SECS" "$HSMTLS_KEYD_CLIENT" "$KEYD_SOCK" "$@"
+}
