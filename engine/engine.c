@@ -54,6 +54,7 @@ hk_engine_free(struct hk_engine *e)
 		hk_pin_wipe(e->pin);
 		return;
 	}
+	hk_keyd_free(e->keyd);
 	for (k = e->keys; k != NULL; k = next) {
 		next = k->next;
 		hk_key_free(k);
@@ -113,6 +114,8 @@ hk_engine_stats(const struct hk_engine *e, struct hk_stats *st)
 	st->ops_cancelled = atomic_load(&e->ops_cancelled);
 	if (e->p11 != NULL)
 		hk_p11_stats(e->p11, st);
+	if (e->keyd != NULL)
+		hk_keyd_stats(e->keyd, st);
 	if (e->pool != NULL)
 		hk_pool_stats(e->pool, st);
 }
@@ -420,6 +423,51 @@ same_key(struct hk_engine *e, const struct hk_key *k)
 	return NULL;
 }
 
+int
+hk_engine_use_keyd(struct hk_engine *e, const char *path)
+{
+	if (e->keyd != NULL || e->p11 != NULL) {
+		hk_seterr(e, "key daemon: the engine is already in use");
+		return -1;
+	}
+	e->err[0] = '\0';
+	if ((e->keyd = hk_keyd_new(e, path, e->err, sizeof(e->err))) == NULL)
+		return -1;
+	return hk_engine_keyd_fd(e) >= 0 ? 0 : -1;
+}
+
+/* Key daemon mode: OPEN the key there (the daemon judges its custody). */
+static struct hk_key *
+load_keyd_key(struct hk_engine *e, const char *uri, X509 *cert)
+{
+	struct hk_key *k, *o;
+	EVP_PKEY *cpub = cert != NULL ? X509_get0_pubkey(cert) : NULL;
+
+	for (o = e->keys; o != NULL; o = o->next)
+		if (strcmp(o->uri, uri) == 0 && cpub != NULL &&
+		    EVP_PKEY_eq(o->pub, cpub) == 1)
+			return o;
+	if ((k = hk_key_new()) == NULL || (k->uri = strdup(uri)) == NULL ||
+	    (k->label = strdup("")) == NULL) {
+		hk_key_free(k);
+		hk_seterr(e, "out of memory");
+		return NULL;
+	}
+	k->e = e;
+	if (hk_keyd_open(e->keyd, k, cert, e->err, sizeof(e->err)) != 0) {
+		hk_key_free(k);
+		return NULL;
+	}
+	if (hk_key_make_pkey(k) != 0) {
+		hk_seterr(e, "'%s': cannot make an OpenSSL key for it", uri);
+		hk_key_free(k);
+		return NULL;
+	}
+	k->next = e->keys;
+	e->keys = k;
+	return k;
+}
+
 struct hk_key *
 hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
     const char *pin_file, X509 *cert)
@@ -428,6 +476,8 @@ hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
 	int n;
 
 	e->key_refused = 0;
+	if (e->keyd != NULL)
+		return load_keyd_key(e, uri, cert);
 	if (open_token(e, uri, module, pin_file) != 0)
 		return NULL;
 	n = hk_p11_find_keys(e->p11, uri, cert, &list, e->err, sizeof(e->err));
@@ -517,6 +567,17 @@ clear:
 int
 hk_key_enable_rsa_kx(struct hk_engine *e, struct hk_key *k)
 {
+	if (e->keyd != NULL) {
+		if (k->type != EVP_PKEY_RSA || !(k->keyd_caps & 0x01)) {
+			hk_seterr(e, "key '%s': the key daemon does not allow RSA "
+			    "key exchange with it (an RSA key with usage "
+			    "sign,decrypt, in a site with rsa-key-exchange on, "
+			    "in the daemon's configuration)", k->uri);
+			return -1;
+		}
+		k->rsa_kx = 1;
+		return 0;
+	}
 	if (k->type != EVP_PKEY_RSA) {
 		hk_seterr(e, "key '%s' is not RSA: RSA key exchange needs an "
 		    "RSA key", k->uri);
@@ -549,6 +610,11 @@ hk_engine_load_cert(struct hk_engine *e, const char *uri, const char *module,
 	X509 *x = NULL;
 	size_t len;
 
+	if (e->keyd != NULL) {
+		hk_seterr(e, "certificate '%s': with a key daemon, certificates "
+		    "are files (type=cert URIs need the module in-process)", uri);
+		return NULL;
+	}
 	if (open_token(e, uri, module, pin_file) != 0)
 		return NULL;
 	if (hk_p11_find_cert(e->p11, uri, &der, &len, e->err,
@@ -569,6 +635,10 @@ hk_key_custody(struct hk_engine *e, const struct hk_key *k, char *buf,
 {
 	if (e == NULL)
 		e = k->e;
+	if (e != NULL && e->keyd != NULL)
+		return snprintf(buf, len, "key=%s held by hsmtls-keyd (the "
+		    "daemon checks and reports its custody)", k->uri) <
+		    (int)len ? 0 : -1;
 	return hk_custody_format(&k->custody, e != NULL && e->p11 != NULL ?
 	    hk_p11_token_label(e->p11) : "", k->uri, buf, len);
 }

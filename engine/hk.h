@@ -295,4 +295,19 @@ int hk_keyop_result(struct hk_pending *op, unsigned char *out, size_t *outlen,
  * dropped, its eventfd write lands on the operation's own duplicate). */
 void hk_keyop_free(struct hk_pending *op);
 
+/*
+ * Key daemon mode: this engine loads no module and reads no PIN; its keys
+ * are opened on hsmtls-keyd's socket at path (connected now: -1 with
+ * hk_engine_error() when the daemon is not there) and every operation is
+ * a message to it.  The event loop watches hk_engine_keyd_fd() for
+ * reading and calls hk_engine_keyd_dispatch() when it is readable, and
+ * hk_engine_keyd_tick() every 100 ms or so (deadlines, reconnection; the
+ * fd changes when it reconnects; -1 while the daemon is gone).  Call
+ * these from the thread that runs the handshakes.
+ */
+int hk_engine_use_keyd(struct hk_engine *e, const char *path);
+int hk_engine_keyd_fd(const struct hk_engine *e);
+void hk_engine_keyd_dispatch(struct hk_engine *e);
+void hk_engine_keyd_tick(struct hk_engine *e);
+
 #endif /* HK_H */

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "hk.h"
 #include "hk_custody.h"
 #include "hk_metrics.h"
@@ -62,6 +63,11 @@ struct hk_key {
 	char warning[HK_ERRLEN];        /* accepted only by an allow-*: why */
 	struct hk_key *next;
 	struct hk_keyop_counts ops;     /* metrics.c */
+	/* key daemon mode (keyd_client.c) */
+	uint32_t keyd_key;              /* its number on the daemon connection */
+	unsigned keyd_caps;             /* HK_KEYD_CAP_* */
+	unsigned char *spki;            /* the certificate's public key, DER */
+	size_t spkilen;
 };
 
 struct hk_pool;
@@ -86,6 +92,7 @@ struct hk_engine {
 	atomic_uint_fast64_t decrypt_failed;
 	atomic_uint_fast64_t ops_cancelled;
 	struct hk_metrics metrics;      /* metrics.c */
+	struct hk_keyd *keyd;           /* key daemon mode: no module, no PIN */
 };
 
 /* error.c */
@@ -151,6 +158,23 @@ int hk_key_sign(const struct hk_key *k, enum hk_mech mech, int md_nid,
 int hk_key_decrypt_premaster(const struct hk_key *k, const unsigned char *in,
     size_t inlen, unsigned client_version, unsigned alt_version,
     unsigned char out[48]);
+
+/* keyd_client.c: the key daemon transport */
+struct hk_keyd;
+struct hk_op;
+struct hk_keyd *hk_keyd_new(struct hk_engine *e, const char *path, char *err,
+    size_t errlen);
+void hk_keyd_free(struct hk_keyd *d);
+int hk_keyd_open(struct hk_keyd *d, struct hk_key *k, X509 *cert, char *err,
+    size_t errlen);
+int hk_keyd_submit(struct hk_keyd *d, struct hk_op *op);
+int hk_keyd_sign_sync(struct hk_keyd *d, const struct hk_key *k,
+    enum hk_mech mech, int md_nid, int saltlen, const unsigned char *in,
+    size_t inlen, unsigned char *sig, size_t *siglen, char *err,
+    size_t errlen);
+unsigned long hk_keyd_decrypt_sync(struct hk_keyd *d, const struct hk_key *k,
+    const unsigned char *in, size_t inlen, unsigned char *out, size_t outlen);
+void hk_keyd_stats(const struct hk_keyd *d, struct hk_stats *st);
 
 /* provider.c */
 #define HK_PROVIDER_NAME "hsmtls"

@@ -38,6 +38,7 @@ hk_key_free(struct hk_key *k)
 	free(k->id);
 	free(k->label);
 	free(k->uri);
+	OPENSSL_free(k->spki);
 	k->magic = 0;
 	free(k);
 }
@@ -122,7 +123,8 @@ run_async(struct hk_engine *e, int efd, struct hk_op *op)
 {
 	int state;
 
-	if (hk_pool_submit(e->pool, op) != 0) {
+	if ((e->keyd != NULL ? hk_keyd_submit(e->keyd, op) :
+	    hk_pool_submit(e->pool, op)) != 0) {
 		hk_op_release(op);      /* the pool's reference */
 		hk_op_release(op);      /* ours */
 		ERR_raise_data(ERR_LIB_USER, ERR_R_OPERATION_FAIL,
@@ -158,7 +160,8 @@ async_op(const struct hk_key *k, enum hk_op_kind kind, const void *in,
 	ASYNC_JOB *job = ASYNC_get_current_job();
 	struct hk_op *op;
 
-	if (job == NULL || k->e->pool == NULL || inlen > HK_OP_BUF)
+	if (job == NULL || (k->e->pool == NULL && k->e->keyd == NULL) ||
+	    inlen > HK_OP_BUF)
 		return NULL;
 	if ((*efd = job_eventfd(job)) < 0 ||
 	    (op = hk_op_new(*efd, k->e->pool_cfg.deadline_ms)) == NULL)
@@ -223,6 +226,9 @@ hk_key_sign(const struct hk_key *k, enum hk_mech mech, int md_nid,
 		op->md_nid = md_nid;
 		op->saltlen = saltlen;
 		rc = sign_async(k, op, efd, sig, siglen, err, sizeof(err));
+	} else if (e->keyd != NULL) {
+		rc = hk_keyd_sign_sync(e->keyd, k, mech, md_nid, saltlen, dgst,
+		    dlen, sig, siglen, err, sizeof(err));
 	} else {
 		rc = hk_p11_sign(e->p11, k, mech, md_nid, saltlen, dgst, dlen,
 		    sig, siglen, err, sizeof(err));
@@ -261,7 +267,9 @@ decrypt_raw(const struct hk_key *k, const unsigned char *in, size_t inlen,
 	int efd;
 
 	if ((op = async_op(k, HK_OP_DECRYPT_RAW, in, inlen, &efd)) == NULL)
-		return hk_p11_decrypt_raw(k->e->p11, k, in, inlen, em, klen);
+		return k->e->keyd != NULL ?
+		    hk_keyd_decrypt_sync(k->e->keyd, k, in, inlen, em, klen) :
+		    hk_p11_decrypt_raw(k->e->p11, k, in, inlen, em, klen);
 	op->modlen = klen;
 	if (run_async(k->e, efd, op) != 0)
 		return CKR_FUNCTION_FAILED_VALUE;

@@ -57,6 +57,7 @@ token_get(struct keyd *d, const struct conf *c, const struct conf_token *tb,
 	t->tb = tb;
 	hk_engine_set_pool(t->e, &pc);
 	hk_engine_set_allow_weak_key(t->e, c->allow_weak_key);
+	hk_engine_set_allow_imported_key(t->e, c->allow_imported_key);
 	hk_engine_set_logger(t->e, engine_log, NULL);
 	t->next = d->tokens;
 	d->tokens = t;

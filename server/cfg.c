@@ -31,6 +31,7 @@ enum {
 	OPT_ADMIN,
 	OPT_ACCESS_LOG,
 	OPT_IMPORTED_KEY,
+	OPT_KEYD,
 	OPT_COUNT,
 };
 
@@ -56,6 +57,7 @@ static const struct option cfg_options[] = {
 	{ "key-timeout",     required_argument, NULL, OPT_KEY_TIMEOUT },
 	{ "admin-listen",    required_argument, NULL, OPT_ADMIN },
 	{ "access-log",      required_argument, NULL, OPT_ACCESS_LOG },
+	{ "keyd",            required_argument, NULL, OPT_KEYD },
 	{ "help",            no_argument,       NULL, 'h' },
 	{ "version",         no_argument,       NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -89,6 +91,8 @@ static void cfg_usage(void)
 	    "  --key-timeout MS       deadline of one key operation (default 2000)\n"
 	    "  --admin-listen ADDR:PORT  plain HTTP /healthz and /metrics (default off)\n"
 	    "  --access-log FILE      access log (FILE or stderr; default off)\n"
+	    "  --keyd PATH            use the key daemon at PATH (hsmtls-keyd): load\n"
+	    "                         no module, read no PIN\n"
 	    "  --pid-file FILE        write the server's pid to FILE\n"
 	    "  --log-file FILE        append log lines to FILE instead of stderr\n"
 	    "\n"
@@ -99,7 +103,7 @@ static void cfg_usage(void)
 
 struct cli {
 	const char *file, *listen, *cert, *key, *pin_file, *module, *root;
-	const char *pid_file, *log_file, *admin, *access_log;
+	const char *pid_file, *log_file, *admin, *access_log, *keyd;
 	const char *max_conns, *pool_threads, *queue_max, *key_timeout;
 	bool rsa_kx, weak, imported, daemon, test;
 	const char *given[128];         /* first spelling of each option */
@@ -205,6 +209,7 @@ static int cfg_option(struct cli *cl, int opt, int argc, char **argv)
 	case OPT_KEY_TIMEOUT: return cfg_once(cl, opt, &cl->key_timeout);
 	case OPT_ADMIN: return cfg_once(cl, opt, &cl->admin);
 	case OPT_ACCESS_LOG: return cfg_once(cl, opt, &cl->access_log);
+	case OPT_KEYD: return cfg_once(cl, opt, &cl->keyd);
 	case 'h': cfg_usage(); return 1;
 	case 'V': printf(LOG_PROGNAME " " PACKAGE_VERSION "\n"); return 1;
 	default: return cfg_bad_option(opt, argc, argv);
@@ -296,6 +301,7 @@ static int cfg_from_flags(struct conf *c, const struct cli *cl)
 	s->nkeys = 1;
 	s->rsa_kx = cl->rsa_kx;
 	c->allow_weak_key = cl->weak;
+	c->keyd = dup_or_null(cl->keyd);
 	c->allow_imported_key = cl->imported;
 	c->access_log = dup_or_null(cl->access_log);
 	if (c->access_log != NULL && strcmp(c->access_log, "off") == 0) {
@@ -313,7 +319,7 @@ static int cfg_with_file(const struct cli *cl)
 		"max-connections", "rsa-key-exchange", "allow-weak-key",
 		"allow-imported-key",
 		"pool-threads", "queue-max", "key-timeout", "admin-listen",
-		"access-log", "log-file",
+		"access-log", "log-file", "keyd",
 	};
 	const struct option *o;
 	size_t i;

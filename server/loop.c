@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "hk.h"
 #include "conn.h"
 #include "log.h"
 #include "loop.h"
@@ -51,6 +52,58 @@ void server_init(struct server *s, struct ev_loop *ev)
 	s->accept_retry.data = s->drain.data = s;
 	s->sigterm.data = s->sigint.data = s;
 	s->sighup.data = s->sigusr1.data = s;
+}
+
+/* Keep the watcher on the daemon's current socket (it changes on reconnect). */
+static void server_keyd_refresh(struct server *s)
+{
+	int fd = hk_engine_keyd_fd(s->keyd);
+
+	if (fd == s->keyd_fd)
+		return;
+	ev_io_stop(s->ev, &s->keyd_io);
+	s->keyd_fd = fd;
+	if (fd >= 0) {
+		ev_io_set(&s->keyd_io, fd, EV_READ);
+		ev_io_start(s->ev, &s->keyd_io);
+	}
+}
+
+static void server_keyd_io_cb(struct ev_loop *ev, ev_io *w, int revents)
+{
+	struct server *s = w->data;
+
+	hk_engine_keyd_dispatch(s->keyd);
+	server_keyd_refresh(s);
+}
+
+static void server_keyd_timer_cb(struct ev_loop *ev, ev_timer *w, int revents)
+{
+	struct server *s = w->data;
+
+	hk_engine_keyd_tick(s->keyd);
+	hk_engine_keyd_dispatch(s->keyd);
+	server_keyd_refresh(s);
+}
+
+void server_watch_keyd(struct server *s, struct hk_engine *e)
+{
+	if (s->keyd == e)
+		return;
+	if (s->keyd != NULL) {
+		ev_io_stop(s->ev, &s->keyd_io);
+		ev_timer_stop(s->ev, &s->keyd_timer);
+	}
+	s->keyd = e;
+	s->keyd_fd = -1;
+	if (e == NULL)
+		return;
+	ev_init(&s->keyd_io, server_keyd_io_cb);
+	s->keyd_io.data = s;
+	ev_timer_init(&s->keyd_timer, server_keyd_timer_cb, 0.1, 0.1);
+	s->keyd_timer.data = s;
+	ev_timer_start(s->ev, &s->keyd_timer);
+	server_keyd_refresh(s);
 }
 
 void server_apply(struct server *s, const struct conf *c)
@@ -386,6 +439,7 @@ void server_close(struct server *s)
 	ev_signal_stop(s->ev, &s->sigint);
 	ev_signal_stop(s->ev, &s->sighup);
 	ev_signal_stop(s->ev, &s->sigusr1);
+	server_watch_keyd(s, NULL);
 	if (s->gen != NULL)
 		gen_unref(s->gen);
 	s->gen = NULL;

@@ -19,6 +19,7 @@
 struct conn;
 struct server;
 struct gen;
+struct hk_engine;
 struct accesslog;
 struct tokens;
 struct tickets;
@@ -65,6 +66,11 @@ struct server {
 	struct tokens *tokens;          /* the token engines, for /metrics */
 	struct tickets *tickets;
 	struct server_stats st;         /* touched by the loop thread only */
+	/* key daemon mode: its socket and its deadline/reconnect timer */
+	struct hk_engine *keyd;
+	int keyd_fd;
+	ev_io keyd_io;
+	ev_timer keyd_timer;
 	/* the application's part of reload and log reopening */
 	void (*on_reload)(struct server *s);
 	void (*on_reopen)(struct server *s);
@@ -95,6 +101,9 @@ void server_close(struct server *s);
 
 /* Called by conn.c when a connection is freed. */
 void server_conn_closed(struct server *s);
+
+/* Drive engine e's key daemon connection from the loop (NULL: none). */
+void server_watch_keyd(struct server *s, struct hk_engine *e);
 
 /* Apply the limits of a configuration (max connections, timeouts). */
 void server_apply(struct server *s, const struct conf *c);

@@ -134,6 +134,17 @@ static int app_check(struct conf *c)
 	return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* The engine that talks to the key daemon (the newest one), or NULL. */
+static struct hk_engine *keyd_engine(struct tokens *tk)
+{
+	struct token_rt *t;
+
+	for (t = tk->list; t != NULL; t = t->next)
+		if (t->keyd != NULL && !t->retired)
+			return t->e;
+	return NULL;
+}
+
 /* Open the access log named by path (NULL: off), replacing the current one. */
 static int app_access_log(struct server *s, const char *path)
 {
@@ -181,6 +192,7 @@ static int app_start(struct app *a, struct conf *c)
 		return -1;
 	server_swap(&a->srv, g);
 	gen_unref(g);
+	server_watch_keyd(&a->srv, keyd_engine(&a->tk));
 	if (a->srv.gen->conf.pid_file != NULL) {
 		if ((a->pid_file = strdup(a->srv.gen->conf.pid_file)) == NULL ||
 		    app_pid_file(a->pid_file) == -1)
@@ -254,6 +266,7 @@ static void app_reload(struct server *s)
 		    g->conf.error_log, strerror(errno));
 	server_swap(s, g);
 	gen_unref(g);
+	server_watch_keyd(s, keyd_engine(&a->tk));
 	s->st.reloads_ok++;
 	log_info("reloaded: configuration %lu serves %zu site%s", s->gen->id,
 	    s->gen->nsites, s->gen->nsites == 1 ? "" : "s");

@@ -219,6 +219,29 @@ static struct token_rt *token_get(struct tokens *tk, const struct conf *c,
 	char label[256];
 	const char *name;
 
+	if (c->keyd != NULL) {
+		/* Key daemon mode: one connection for every key. */
+		for (t = tk->list; t != NULL; t = t->next)
+			if (!t->retired && t->keyd != NULL &&
+			    strcmp(t->keyd, c->keyd) == 0)
+				return t;
+		if ((t = calloc(1, sizeof(*t))) == NULL)
+			return NULL;
+		if ((t->e = hk_engine_new()) == NULL) {
+			free(t);
+			return NULL;
+		}
+		t->name = strdup("keyd");
+		t->keyd = strdup(c->keyd);
+		hk_engine_set_pool(t->e, &pc);
+		if (tk->logging)
+			hk_engine_set_logger(t->e, engine_log, NULL);
+		if (hk_engine_use_keyd(t->e, c->keyd) != 0)
+			t->failed = true;       /* the caller reports why */
+		t->next = tk->list;
+		tk->list = t;
+		return t;
+	}
 	if (tb != NULL && tb->name != NULL)
 		name = tb->name;
 	else
@@ -286,6 +309,15 @@ int tokens_prepare(struct conf *c, struct tokens *tk, bool stop_first,
 				    "start the key engine (OpenSSL providers)");
 				continue;
 			}
+			if (t->keyd != NULL) {
+				/* No PIN here: the daemon holds it. */
+				if (t->failed) {
+					conf_errors_add(err, c->file, k->line, "%s",
+					    engine_why(t->e));
+					t->failed = false;
+				}
+				continue;
+			}
 			if (hk_engine_read_pin(t->e, k->uri,
 			    tb != NULL ? tb->pin_file : NULL) != 0)
 				conf_errors_add(err, c->file, k->line, "%s",
@@ -304,6 +336,7 @@ void tokens_free(struct tokens *tk)
 		free(t->name);
 		free(t->module);
 		free(t->pin_file);
+		free(t->keyd);
 		free(t);
 	}
 	tk->list = NULL;

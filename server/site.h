@@ -27,6 +27,8 @@ struct token_rt {
 	char *name;             /* the block's name, or the URI's token label */
 	bool cli;               /* the command line's token (any label) */
 	bool retired;           /* replaced at a reload; kept for old contexts */
+	char *keyd;             /* key daemon socket (keyd mode), else NULL */
+	bool failed;            /* could not connect to the key daemon */
 	char *module;
 	char *pin_file;
 	struct hk_engine *e;

@@ -26,7 +26,8 @@ int status_healthz(struct server *s, struct strbuf *b)
 
 	for (t = s->tokens->list; t != NULL; t = t->next) {
 		hk_engine_stats(t->e, &st);
-		if (!st.token_up && st.workers > 0) {
+		/* An engine that never opened a token has nothing to report. */
+		if (!st.token_up && (st.workers > 0 || t->keyd != NULL)) {
 			sb_printf(b, "%stoken '%s' is down", down ? "\n" : "",
 			    t->name != NULL ? t->name : "");
 			down++;
