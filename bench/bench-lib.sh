@@ -47,14 +47,20 @@ bench_token() {   # bench_token TYPE
 	echo ok >"$www/index.html"
 }
 
+# bench_wait LOG PID: until LOG has its "listening on" line (10 s at most).
+bench_wait() {
+	for _ in $(seq 100); do
+		grep -q '^listening on ' "$1" && return 0
+		kill -0 "$2" 2>/dev/null || die "$(basename "$1" .log) failed: $(cat "$1")"
+		sleep 0.1
+	done
+	die "$(basename "$1" .log) did not start: $(cat "$1")"
+}
+
 bench_serve() {   # bench_serve CONF
 	"$SERVER" -c "$1" 2>"$tmp/server.log" &
 	pid=$!
-	for _ in $(seq 100); do
-		grep -q '^listening on ' "$tmp/server.log" && break
-		kill -0 "$pid" 2>/dev/null || die "server failed: $(cat "$tmp/server.log")"
-		sleep 0.1
-	done
+	bench_wait "$tmp/server.log" "$pid"
 	port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/server.log")
 	[ -n "$port" ] || die "server did not start: $(cat "$tmp/server.log")"
 }

@@ -41,11 +41,7 @@ $site
 EOF
 "$KEYD" -c "$tmp/keyd.conf" 2>"$tmp/keyd.log" &
 kpid=$!
-for _ in $(seq 100); do
-	grep -q '^listening on ' "$tmp/keyd.log" && break
-	kill -0 "$kpid" 2>/dev/null || die "hsmtls-keyd failed: $(cat "$tmp/keyd.log")"
-	sleep 0.1
-done
+bench_wait "$tmp/keyd.log" "$kpid"
 trap 'kill $kpid 2>/dev/null; bench_cleanup' EXIT
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
