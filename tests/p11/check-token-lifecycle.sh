@@ -36,22 +36,9 @@ skip() { echo "SKIP: $*" >&2; exit 77; }
 [ -f "$SOFTHSM_MODULE" ] || skip "no SoftHSM module at $SOFTHSM_MODULE"
 command -v openssl >/dev/null 2>&1 || skip "no openssl"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/hsmtls-lifecycle.XXXXXX")
-tmp=$(cd "$tmp" && pwd -P)
-cleanup() {
-	rc=$?
-	if [ $rc -ne 0 ] && [ -s "$tmp/err" ]; then
-		echo "--- last stderr:" >&2
-		cat "$tmp/err" >&2
-	fi
-	rm -rf "$tmp"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+. "$here/check-lib.sh"
+check_tmp lifecycle
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-tok() { "$HSMTLS_TOKEN" "$@" 2>"$tmp/err"; }
 
 # expect_refusal WHAT PATTERN CMD...: CMD exits 1 with exactly one stderr
 # line "hsmtls-token: ..." matching PATTERN (a grep -E expression).

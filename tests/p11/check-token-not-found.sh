@@ -27,21 +27,9 @@ skip() { echo "SKIP: $*" >&2; exit 77; }
 [ -f "$HSMTLS_TESTP11" ] || skip "no test module at $HSMTLS_TESTP11"
 [ -f "$SOFTHSM_MODULE" ] || skip "no SoftHSM module at $SOFTHSM_MODULE"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/hsmtls-notfound.XXXXXX")
-tmp=$(cd "$tmp" && pwd -P)
-cleanup() {
-	rc=$?
-	if [ $rc -ne 0 ] && [ -s "$tmp/err" ]; then
-		echo "--- last stderr:" >&2
-		cat "$tmp/err" >&2
-	fi
-	rm -rf "$tmp"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+. "$here/check-lib.sh"
+check_tmp notfound
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # expect_line WHAT TEXT CMD...: CMD exits 1 with exactly one stderr line,
 # "hsmtls-token: " then TEXT, literally.

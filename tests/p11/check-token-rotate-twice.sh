@@ -27,22 +27,9 @@ skip() { echo "SKIP: $*" >&2; exit 77; }
 [ -f "$SOFTHSM_MODULE" ] || skip "no SoftHSM module at $SOFTHSM_MODULE"
 command -v openssl >/dev/null 2>&1 || skip "no openssl"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/hsmtls-rotate2.XXXXXX")
-tmp=$(cd "$tmp" && pwd -P)
-cleanup() {
-	rc=$?
-	if [ $rc -ne 0 ] && [ -s "$tmp/err" ]; then
-		echo "--- last stderr:" >&2
-		cat "$tmp/err" >&2
-	fi
-	rm -rf "$tmp"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+. "$here/check-lib.sh"
+check_tmp rotate2
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-tok() { "$HSMTLS_TOKEN" "$@" 2>"$tmp/err"; }
 label_of() { echo "$1" | sed -n 's/^pkcs11:.*;object=\([^;]*\);.*$/\1/p'; }
 id_of() { echo "$1" | sed -n 's/^pkcs11:.*;id=\([^;]*\);.*$/\1/p'; }
 # The private keys' labels on the token, as the module reports them.
