@@ -303,6 +303,16 @@ int tokens_prepare(struct conf *c, struct tokens *tk, bool stop_first,
 
 			if (stop_first && conf_errors_count(err) > before)
 				return -1;
+			/* The daemon routes among replicas; a process of our
+			 * own would need each token's PIN and module here. */
+			if (c->keyd == NULL && conf_key_nuris(k) > 1) {
+				conf_errors_add(err, c->file, k->line, "a key on "
+				    "%zu tokens needs hsmtls-keyd: spreading a "
+				    "key over tokens is done by the key daemon "
+				    "('keyd PATH;'); in-process, name one URI",
+				    conf_key_nuris(k));
+				continue;
+			}
 			tb = conf_token_for(c, k->uri);
 			if ((t = token_get(tk, c, tb, k->uri)) == NULL) {
 				conf_errors_add(err, c->file, k->line, "cannot "
