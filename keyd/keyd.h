@@ -30,7 +30,7 @@ struct keyd_replica {
 	struct keyd_token *t;
 	char *uri;              /* as configured */
 	unsigned inflight;
-	uint64_t started;       /* operations routed here */
+	uint64_t picked;        /* when last chosen (a sequence number) */
 	int out;                /* taken out after a token fault */
 	uint64_t out_since_ms;
 	struct hk_pending *probe;

@@ -77,6 +77,7 @@ struct server {
 	ev_io lio, eio;
 	ev_signal sterm, sint, shup;
 	ev_timer probe;
+	uint64_t picks;
 	struct conn *conns;
 };
 
@@ -360,9 +361,11 @@ put_back(struct keyd_key *kk, struct keyd_replica *r)
 
 /*
  * The replica for a request: of those in and not tried yet, the one with
- * the fewest operations in flight (then the fewest so far, so that light
- * load alternates).  With every replica out and none tried, the one out
- * longest: its engine recovers by itself, and a success puts it back.
+ * the fewest operations in flight (then the one chosen least recently, so
+ * that light load alternates; a count of all operations would instead
+ * send a burst to a slow token that had fallen behind).  With every
+ * replica out and none tried, the one out longest: its engine recovers by
+ * itself, and a success puts it back.
  */
 static struct keyd_replica *
 pick(struct keyd_key *kk, uint32_t tried)
@@ -376,7 +379,7 @@ pick(struct keyd_key *kk, uint32_t tried)
 			continue;
 		if (best == NULL || r->inflight < best->inflight ||
 		    (r->inflight == best->inflight &&
-		    r->started < best->started))
+		    r->picked < best->picked))
 			best = r;
 	}
 	if (best != NULL || tried != 0)
@@ -406,7 +409,7 @@ start_op(struct slot *s, char *err, size_t errlen)
 			    srv.efd, &s->op, err, errlen);
 		if (rc == HK_KEYOP_OK) {
 			r->inflight++;
-			r->started++;
+			r->picked = ++srv.picks;
 			s->rep = r;
 			return rc;
 		}

@@ -69,3 +69,13 @@ stop_keyd() {
 keyd_client() {
 	timeout "$WAIT_SECS" "$HSMTLS_KEYD_CLIENT" "$KEYD_SOCK" "$@"
 }
+
+# import_key KEYFILE TOKEN PINFILE LABEL ID: a key made with openssl in
+# the test's directory, imported into a test token (so the same key can
+# sit on two tokens; such keys need "allow-imported-key on;").  The PIN on
+# this command line is the throwaway PIN of the test's own token.
+import_key() {
+	softhsm2-util --import "$1" --token "$2" --label "$4" --id "$5" \
+	    --pin "$(cat "$3")" >"$tmp/import.out" 2>&1 ||
+		fail "softhsm2-util --import into $2: $(cat "$tmp/import.out")"
+}

@@ -27,14 +27,9 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/other.
 openssl req -x509 -new -key "$tmp/web.key" -subj /CN=localhost \
     -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -days 1 -out "$tmp/web.pem" 2>/dev/null ||
 	hard_error "openssl: certificate"
-import() {   # import KEYFILE TOKEN PINFILE LABEL ID
-	softhsm2-util --import "$1" --token "$2" --label "$4" --id "$5" \
-	    --pin "$(cat "$3")" >"$tmp/import.out" 2>&1 ||
-		fail "softhsm2-util --import into $2: $(cat "$tmp/import.out")"
-}
-import "$tmp/web.key" "$A" "$PIN_FILE" web 01
-import "$tmp/web.key" "$B" "$TOKEN2_PIN" web 01
-import "$tmp/other.key" "$B" "$TOKEN2_PIN" other 02
+import_key "$tmp/web.key" "$A" "$PIN_FILE" web 01
+import_key "$tmp/web.key" "$B" "$TOKEN2_PIN" web 01
+import_key "$tmp/other.key" "$B" "$TOKEN2_PIN" other 02
 rm -f "$tmp/web.key" "$tmp/other.key"
 URI_A="pkcs11:token=$A;object=web;type=private"
 URI_B="pkcs11:token=$B;object=web;type=private"
