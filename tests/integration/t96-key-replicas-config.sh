@@ -12,27 +12,12 @@
 need_tool openssl softhsm2-util
 
 use_testp11
-make_token
-make_second_token second
 make_root
-A=$TOKEN_LABEL
-B=second
-# One EC key made here and imported into both tokens; a second key with
-# the same label only on token B, for the mismatch.  The PINs on these
-# command lines are the throwaway PINs of this test's own tokens.
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/web.key" 2>/dev/null ||
-	hard_error "openssl: EC key"
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/other.key" 2>/dev/null ||
-	hard_error "openssl: EC key"
-openssl req -x509 -new -key "$tmp/web.key" -subj /CN=localhost \
-    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -days 1 -out "$tmp/web.pem" 2>/dev/null ||
-	hard_error "openssl: certificate"
-import_key "$tmp/web.key" "$A" "$PIN_FILE" web 01
-import_key "$tmp/web.key" "$B" "$TOKEN2_PIN" web 01
+two_tokens_one_key
+# Another key, only on token B, for the mismatch.
+openssl_key "$tmp/other.key"
 import_key "$tmp/other.key" "$B" "$TOKEN2_PIN" other 02
-rm -f "$tmp/web.key" "$tmp/other.key"
-URI_A="pkcs11:token=$A;object=web;type=private"
-URI_B="pkcs11:token=$B;object=web;type=private"
+rm -f "$tmp/other.key"
 OTHER_B="pkcs11:token=$B;object=other;type=private"
 
 C=$tmp/hsmtls.conf

@@ -13,20 +13,9 @@
 need_tool openssl softhsm2-util
 
 use_faults
-make_token
-make_second_token second
 make_root
-A=$TOKEN_LABEL
-B=second
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/web.key" 2>/dev/null ||
-	hard_error "openssl: EC key"
+two_tokens_one_key
 CERT=$tmp/web.pem
-openssl req -x509 -new -key "$tmp/web.key" -subj /CN=localhost \
-    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -days 1 -out "$CERT" 2>/dev/null ||
-	hard_error "openssl: certificate"
-import_key "$tmp/web.key" "$A" "$PIN_FILE" web 01
-import_key "$tmp/web.key" "$B" "$TOKEN2_PIN" web 01
-rm -f "$tmp/web.key"
 
 C=$tmp/hsmtls.conf
 mkdir -p "$tmp/keyd"
@@ -46,7 +35,7 @@ token $B {
 site www {
     server-name localhost;
     root $ROOT;
-    key "pkcs11:token=$A;object=web;type=private" "pkcs11:token=$B;object=web;type=private" $CERT;
+    key "$URI_A" "$URI_B" $CERT;
 }
 EOC
 start_keyd -c "$C"
