@@ -7,6 +7,7 @@
 #define KEYD_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "conf.h"
 #include "hk.h"
@@ -19,11 +20,28 @@ struct keyd_token {
 	struct keyd_token *next;
 };
 
-/* A key line of a site: the key and how a client names it. */
-struct keyd_key {
+/*
+ * One copy of a served key on one token.  The loop alone touches these
+ * fields: inflight counts operations started and not yet collected, so
+ * routing needs no lock.
+ */
+struct keyd_replica {
 	struct hk_key *k;
 	struct keyd_token *t;
 	char *uri;              /* as configured */
+	unsigned inflight;
+	uint64_t picked;        /* when last chosen (a sequence number) */
+	int out;                /* taken out after a token fault */
+	uint64_t out_since_ms;
+	struct hk_pending *probe;
+};
+
+/* A key line of a site: the key, its replicas, how a client names it. */
+struct keyd_key {
+	struct keyd_replica *r;
+	size_t nr;
+	char *name;             /* for log lines: object=, else the site */
+	char *uri;              /* the first URI, as configured */
 	unsigned char *spki;    /* DER SubjectPublicKeyInfo */
 	size_t spkilen;
 	struct hk_key_info info;

@@ -9,6 +9,14 @@
  * request holds one of its connection's slots until its reply is sent;
  * with every slot taken the connection is not read (the client's sends
  * then wait in the socket), so a connection's memory is bounded.
+ *
+ * A key cloned on several tokens (replicas) sends each operation to the
+ * replica that is in and has the fewest operations in flight.  A token
+ * fault (the token failed, or the deadline passed) takes the replica out
+ * and the request is started again on another one; a probe, a signature
+ * of a random digest started from a timer, puts it back once it answers.
+ * With every replica out, operations go to the one out longest, so a
+ * token that came back is seen by the next request too.
  */
 #include "config.h"
 
@@ -22,10 +30,13 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <ev.h>
+#include <openssl/rand.h>
 
 #include "hk_keyd_proto.h"
 #include "keyd.h"
 #include "log.h"
+
+#define PROBE_SECS 0.3          /* a replica out is tried this often */
 
 enum slot_state { SLOT_FREE, SLOT_RUNNING, SLOT_SENDING };
 
@@ -34,6 +45,15 @@ struct slot {
 	uint32_t id, key;
 	uint8_t type;
 	struct hk_pending *op;
+	/* SIGN and DECRYPT_RAW: the request, kept to start it again on
+	 * another replica; the replica running it; those tried (bits). */
+	struct keyd_key *kk;
+	struct keyd_replica *rep;
+	uint32_t tried;
+	uint8_t mech, hash;
+	uint16_t saltlen;
+	size_t inlen;
+	unsigned char in[HK_KEYD_MAX_PAYLOAD];
 	size_t replylen;
 	unsigned char reply[HK_KEYD_MAX_MSG];
 };
@@ -56,6 +76,8 @@ struct server {
 	int lfd, efd;
 	ev_io lio, eio;
 	ev_signal sterm, sint, shup;
+	ev_timer probe;
+	uint64_t picks;
 	struct conn *conns;
 };
 
@@ -141,6 +163,10 @@ slot_free(struct conn *c, struct slot *s)
 	s->state = SLOT_FREE;
 	OPENSSL_cleanse(s->reply, s->replylen);
 	s->replylen = 0;
+	OPENSSL_cleanse(s->in, s->inlen);
+	s->inlen = 0;
+	s->kk = NULL;
+	s->rep = NULL;
 	if (c->nbusy-- == HK_KEYD_MAX_INFLIGHT)
 		ev_io_start(srv.loop, &c->rio);   /* read again */
 }
@@ -211,6 +237,25 @@ refuse(struct conn *c, struct slot *s, int status, const char *why)
 
 /* ---- requests ---- */
 
+static int
+same_text(const char *a, const unsigned char *b, size_t blen)
+{
+	return a != NULL && strlen(a) == blen && memcmp(a, b, blen) == 0;
+}
+
+/* Any replica's URI, as configured or canonical, names the key. */
+static int
+key_named(const struct keyd_key *kk, const unsigned char *uri, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < kk->nr; i++)
+		if (same_text(kk->r[i].uri, uri, len) ||
+		    same_text(hk_key_uri(kk->r[i].k), uri, len))
+			return 1;
+	return 0;
+}
+
 static void
 do_open(struct conn *c, struct slot *s, const struct hk_keyd_msg *m)
 {
@@ -219,12 +264,7 @@ do_open(struct conn *c, struct slot *s, const struct hk_keyd_msg *m)
 	size_t i;
 
 	for (kk = srv.d->keys; kk != NULL; kk = kk->next) {
-		const char *canon = hk_key_uri(kk->k);
-
-		if (!((strlen(kk->uri) == m->urilen &&
-		    memcmp(kk->uri, m->uri, m->urilen) == 0) ||
-		    (canon != NULL && strlen(canon) == m->urilen &&
-		    memcmp(canon, m->uri, m->urilen) == 0)))
+		if (!key_named(kk, m->uri, m->urilen))
 			continue;
 		if (kk->spkilen == m->spkilen &&
 		    memcmp(kk->spki, m->spki, m->spkilen) == 0)
@@ -236,7 +276,7 @@ do_open(struct conn *c, struct slot *s, const struct hk_keyd_msg *m)
 		return;
 	}
 	for (i = 0; i < c->nkeys; i++)
-		if (c->keys[i]->k == kk->k)
+		if (c->keys[i] == kk)
 			break;
 	if (i == c->nkeys) {
 		if (c->nkeys >= HK_KEYD_MAX_KEYS) {
@@ -277,15 +317,182 @@ status_of(int keyop)
 	return HK_KEYD_E_TOKEN;
 }
 
+/* ---- replicas ---- */
+
+static const enum hk_sign_mech mechs[] = {
+	[HK_KEYD_MECH_RSA_PKCS] = HK_SIGN_RSA_PKCS,
+	[HK_KEYD_MECH_RSA_PSS] = HK_SIGN_RSA_PSS,
+	[HK_KEYD_MECH_ECDSA] = HK_SIGN_ECDSA,
+};
+
+static uint64_t
+now_ms(void)
+{
+	return (uint64_t)(ev_now(srv.loop) * 1000.0);
+}
+
+/* What another token might not share: its failure or its silence. */
+static int
+token_fault(int rc)
+{
+	return rc == HK_KEYOP_TOKEN || rc == HK_KEYOP_TIMEOUT;
+}
+
+static void
+take_out(struct keyd_key *kk, struct keyd_replica *r, const char *why)
+{
+	if (r->out || kk->nr < 2)
+		return;
+	r->out = 1;
+	r->out_since_ms = now_ms();
+	log_warn("token %s taken out of key %s: %s", r->t->name, kk->name,
+	    why);
+}
+
+static void
+put_back(struct keyd_key *kk, struct keyd_replica *r)
+{
+	if (!r->out)
+		return;
+	r->out = 0;
+	log_info("token %s back in key %s (out %llu ms)", r->t->name,
+	    kk->name, (unsigned long long)(now_ms() - r->out_since_ms));
+}
+
+/*
+ * The replica for a request: of those in and not tried yet, the one with
+ * the fewest operations in flight (then the one chosen least recently, so
+ * that light load alternates; a count of all operations would instead
+ * send a burst to a slow token that had fallen behind).  With every
+ * replica out and none tried, the one out longest: its engine recovers by
+ * itself, and a success puts it back.
+ */
+static struct keyd_replica *
+pick(struct keyd_key *kk, uint32_t tried)
+{
+	struct keyd_replica *best = NULL, *r;
+	size_t i;
+
+	for (i = 0; i < kk->nr; i++) {
+		r = &kk->r[i];
+		if ((tried & (1u << i)) || r->out)
+			continue;
+		if (best == NULL || r->inflight < best->inflight ||
+		    (r->inflight == best->inflight &&
+		    r->picked < best->picked))
+			best = r;
+	}
+	if (best != NULL || tried != 0)
+		return best;
+	for (i = 0; i < kk->nr; i++)
+		if (best == NULL || kk->r[i].out_since_ms < best->out_since_ms)
+			best = &kk->r[i];
+	return best;
+}
+
+/* Start the slot's request on a replica: HK_KEYOP_OK, or the status of
+ * the last replica tried (err set). */
+static int
+start_op(struct slot *s, char *err, size_t errlen)
+{
+	struct keyd_replica *r;
+	int rc = HK_KEYOP_TOKEN;
+
+	while ((r = pick(s->kk, s->tried)) != NULL) {
+		s->tried |= 1u << (r - s->kk->r);
+		if (s->type == HK_KEYD_SIGN)
+			rc = hk_keyop_sign(r->k, mechs[s->mech],
+			    hk_keyd_hash_nid(s->hash), s->saltlen, s->in,
+			    s->inlen, srv.efd, &s->op, err, errlen);
+		else
+			rc = hk_keyop_decrypt_raw(r->k, s->in, s->inlen,
+			    srv.efd, &s->op, err, errlen);
+		if (rc == HK_KEYOP_OK) {
+			r->inflight++;
+			r->picked = ++srv.picks;
+			s->rep = r;
+			return rc;
+		}
+		/* A full queue is this token's only: another may have room.
+		 * Bad input is bad on every replica. */
+		if (rc != HK_KEYOP_BUSY)
+			return rc;
+	}
+	return rc;
+}
+
+/* The probe of a replica out: cheap, never waited for. */
+static void
+on_probe(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	unsigned char dg[32];
+	struct keyd_replica *r;
+	struct keyd_key *kk;
+	struct hk_stats st;
+	char err[512];
+	size_t i;
+
+	for (kk = srv.d->keys; kk != NULL; kk = kk->next)
+		for (i = 0; i < kk->nr; i++) {
+			r = &kk->r[i];
+			if (!r->out || r->probe != NULL)
+				continue;
+			/* The engine knows its token is down: no call. */
+			hk_engine_stats(r->t->e, &st);
+			if (!st.token_up || RAND_bytes(dg, sizeof(dg)) != 1)
+				continue;
+			if (hk_keyop_sign(r->k, kk->info.type == EVP_PKEY_EC ?
+			    HK_SIGN_ECDSA : HK_SIGN_RSA_PKCS, NID_sha256, 0, dg,
+			    sizeof(dg), srv.efd, &r->probe, err,
+			    sizeof(err)) != HK_KEYOP_OK)
+				r->probe = NULL;
+		}
+}
+
+/* Probes that finished: a signature puts the replica back. */
+static void
+probes_done(void)
+{
+	unsigned char out[HK_KEYD_MAX_PAYLOAD];
+	struct keyd_replica *r;
+	struct keyd_key *kk;
+	size_t i, outlen;
+	char err[512];
+	int rc;
+
+	for (kk = srv.d->keys; kk != NULL; kk = kk->next)
+		for (i = 0; i < kk->nr; i++) {
+			r = &kk->r[i];
+			if (r->probe == NULL)
+				continue;
+			outlen = sizeof(out);
+			rc = hk_keyop_result(r->probe, out, &outlen, err,
+			    sizeof(err));
+			if (rc == HK_KEYOP_PENDING)
+				continue;
+			hk_keyop_free(r->probe);
+			r->probe = NULL;
+			if (rc == HK_KEYOP_OK)
+				put_back(kk, r);
+		}
+}
+
+static void
+probes_free(void)
+{
+	struct keyd_key *kk;
+	size_t i;
+
+	for (kk = srv.d->keys; kk != NULL; kk = kk->next)
+		for (i = 0; i < kk->nr; i++) {
+			hk_keyop_free(kk->r[i].probe);
+			kk->r[i].probe = NULL;
+		}
+}
+
 static void
 do_keyop(struct conn *c, struct slot *s, const struct hk_keyd_msg *m)
 {
-	static const enum hk_sign_mech mechs[] = {
-		[HK_KEYD_MECH_RSA_PKCS] = HK_SIGN_RSA_PKCS,
-		[HK_KEYD_MECH_RSA_PSS] = HK_SIGN_RSA_PSS,
-		[HK_KEYD_MECH_ECDSA] = HK_SIGN_ECDSA,
-	};
-	struct keyd_key *kk;
 	char err[512];
 	int rc;
 
@@ -295,15 +502,18 @@ do_keyop(struct conn *c, struct slot *s, const struct hk_keyd_msg *m)
 		    "connection");
 		return;
 	}
-	kk = c->keys[m->key - 1];
-	if (m->type == HK_KEYD_SIGN)
-		rc = hk_keyop_sign(kk->k, mechs[m->mech],
-		    hk_keyd_hash_nid(m->hash), m->saltlen, m->data, m->datalen,
-		    srv.efd, &s->op, err, sizeof(err));
-	else
-		rc = hk_keyop_decrypt_raw(kk->k, m->data, m->datalen, srv.efd,
-		    &s->op, err, sizeof(err));
-	if (rc != HK_KEYOP_OK) {
+	if (m->datalen > sizeof(s->in)) {
+		refuse(c, s, HK_KEYD_E_MALFORMED, "input too long");
+		return;
+	}
+	s->kk = c->keys[m->key - 1];
+	s->tried = 0;
+	s->mech = m->mech;
+	s->hash = m->hash;
+	s->saltlen = m->saltlen;
+	memcpy(s->in, m->data, m->datalen);
+	s->inlen = m->datalen;
+	if ((rc = start_op(s, err, sizeof(err))) != HK_KEYOP_OK) {
 		refuse(c, s, status_of(rc), err);
 		return;
 	}
@@ -451,11 +661,12 @@ on_done(struct ev_loop *loop, ev_io *w, int revents)
 	struct hk_keyd_msg r;
 	uint64_t v;
 	size_t i, outlen;
-	char err[512];
+	char err[512], retry_err[512];
 	int rc;
 
 	while (read(srv.efd, &v, sizeof(v)) == -1 && errno == EINTR)
 		;
+	probes_done();
 	for (c = srv.conns; c != NULL; c = next) {
 		next = c->next;
 		for (i = 0; i < HK_KEYD_MAX_INFLIGHT; i++) {
@@ -470,6 +681,17 @@ on_done(struct ev_loop *loop, ev_io *w, int revents)
 				continue;
 			hk_keyop_free(s->op);
 			s->op = NULL;
+			s->rep->inflight--;
+			if (rc == HK_KEYOP_OK)
+				put_back(s->kk, s->rep);
+			else if (token_fault(rc) && s->kk->nr > 1) {
+				/* Again on another replica: the client sees
+				 * this token's fault only if all fail. */
+				take_out(s->kk, s->rep, err);
+				if (start_op(s, retry_err, sizeof(retry_err)) ==
+				    HK_KEYOP_OK)
+					continue;
+			}
 			if (rc != HK_KEYOP_OK) {
 				refuse(c, s, status_of(rc), err);
 				continue;
@@ -513,8 +735,11 @@ conn_close(struct conn *c)
 	ev_io_stop(srv.loop, &c->rio);
 	ev_io_stop(srv.loop, &c->wio);
 	/* A worker's late result is dropped with its operation. */
-	for (i = 0; i < HK_KEYD_MAX_INFLIGHT; i++)
+	for (i = 0; i < HK_KEYD_MAX_INFLIGHT; i++) {
+		if (c->slots[i].state == SLOT_RUNNING && c->slots[i].rep != NULL)
+			c->slots[i].rep->inflight--;
 		hk_keyop_free(c->slots[i].op);
+	}
 	close(c->fd);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
@@ -606,14 +831,17 @@ keyd_serve(struct keyd *d, int lfd)
 	ev_signal_init(&srv.sterm, on_signal, SIGTERM);
 	ev_signal_init(&srv.sint, on_signal, SIGINT);
 	ev_signal_init(&srv.shup, on_hup, SIGHUP);
+	ev_timer_init(&srv.probe, on_probe, PROBE_SECS, PROBE_SECS);
 	ev_io_start(srv.loop, &srv.lio);
 	ev_io_start(srv.loop, &srv.eio);
 	ev_signal_start(srv.loop, &srv.sterm);
 	ev_signal_start(srv.loop, &srv.sint);
 	ev_signal_start(srv.loop, &srv.shup);
+	ev_timer_start(srv.loop, &srv.probe);
 	ev_run(srv.loop, 0);
 	while (srv.conns != NULL)
 		conn_close(srv.conns);
+	probes_free();
 	close(srv.efd);
 	close(srv.lfd);
 	return 0;

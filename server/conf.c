@@ -802,13 +802,34 @@ static int s_key(struct ctx *x, void *o)
 {
 	struct conf_site *site = o;
 	struct conf_key *k;
+	char li[256], lj[256];
+	int i, j, n, hi, hj;
 
-	if (want_args(x, 2, 2) == -1)
+	if (want_args(x, 2, CONF_KEY_REPLICAS + 1) == -1)
 		return -1;
-	if (strncmp(x->s->args[1], "pkcs11:", 7) != 0) {
-		bad(x, "'%s' is not a PKCS#11 URI (pkcs11:...; quote it, since "
-		    "it contains ';')", x->s->args[1]);
-		return -1;
+	/* Every word but the last (the certificate) names a private key. */
+	n = x->s->nargs - 2;
+	for (i = 1; i <= n; i++)
+		if (strncmp(x->s->args[i], "pkcs11:", 7) != 0) {
+			bad(x, "'%s' is not a PKCS#11 URI (pkcs11:...; quote it, "
+			    "since it contains ';')%s", x->s->args[i], n > 1 ?
+			    "; only the last word is the certificate" : "");
+			return -1;
+		}
+	/* Replicas are for surviving a token: two on one token is a typo. */
+	for (i = 1; i <= n; i++) {
+		hi = hk_uri_token_label(x->s->args[i], li, sizeof(li));
+		for (j = 1; j < i && n > 1; j++) {
+			hj = hk_uri_token_label(x->s->args[j], lj, sizeof(lj));
+			if (hi >= 0 && hi == hj &&
+			    (hi == 0 || strcmp(li, lj) == 0)) {
+				bad(x, "'%s' and '%s' name the same token; the "
+				    "URIs of one key must each name another "
+				    "token (token=...)", x->s->args[j],
+				    x->s->args[i]);
+				return -1;
+			}
+		}
 	}
 	if (site->nkeys >= CONF_SITE_KEYS) {
 		bad(x, "a site holds at most %d keys (one RSA, one ECDSA)",
@@ -817,8 +838,14 @@ static int s_key(struct ctx *x, void *o)
 	}
 	k = &site->keys[site->nkeys++];
 	k->uri = strdup(x->s->args[1]);
-	k->cert = strdup(x->s->args[2]);
+	k->cert = strdup(x->s->args[n + 1]);
 	k->line = x->s->line;
+	if ((k->uris = calloc((size_t)n, sizeof(*k->uris))) == NULL)
+		return -1;
+	k->uris[0] = k->uri;
+	for (i = 2; i <= n; i++)
+		k->uris[i - 1] = strdup(x->s->args[i]);
+	k->nuris = (size_t)n;
 	return 0;
 }
 
@@ -1166,6 +1193,11 @@ void conf_free(struct conf *c)
 		free(s->names);
 		free(s->root);
 		for (j = 0; j < s->nkeys; j++) {
+			size_t r;
+
+			for (r = 1; r < s->keys[j].nuris; r++)
+				free(s->keys[j].uris[r]);
+			free(s->keys[j].uris);
 			free(s->keys[j].uri);
 			free(s->keys[j].cert);
 		}

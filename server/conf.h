@@ -39,10 +39,28 @@ struct conf_token {
 };
 
 struct conf_key {
-	char *uri;              /* RFC 7512 PKCS#11 URI */
+	char *uri;              /* RFC 7512 PKCS#11 URI (the first replica) */
 	char *cert;             /* PEM chain file, or a pkcs11: URI of a cert */
+	/* Every URI of the key line, uris[0] == uri: one key cloned on
+	 * several tokens (hsmtls-keyd only).  NULL and 0 for a key made from
+	 * the command line: use conf_key_uri(). */
+	char **uris;
+	size_t nuris;
 	int line;
 };
+
+#define CONF_KEY_REPLICAS 8     /* URIs on one key line */
+
+/* How many URIs the key names, and the i-th of them. */
+static inline size_t conf_key_nuris(const struct conf_key *k)
+{
+	return k->nuris > 0 ? k->nuris : 1;
+}
+
+static inline const char *conf_key_uri(const struct conf_key *k, size_t i)
+{
+	return i == 0 || k->uris == NULL ? k->uri : k->uris[i];
+}
 
 #define CONF_SITE_KEYS 2        /* one RSA and one ECDSA */
 

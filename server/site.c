@@ -383,9 +383,25 @@ static int load_key(struct build *b, const struct conf_site *cs,
 	struct token_rt *t;
 	struct hk_key *key;
 	char why[1024];
+	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	out->line = ck->line;
+	/* Routing among replicas, taking one out and probing it back is the
+	 * key daemon's work, where the tokens' PINs already are; a network
+	 * HSM's client library usually spreads keys by itself. */
+	if (b->conf->keyd == NULL && conf_key_nuris(ck) > 1) {
+		for (i = 0; i < conf_key_nuris(ck); i++)
+			if ((tb = conf_token_for(b->conf,
+			    conf_key_uri(ck, i))) != NULL)
+				tb->used = true;        /* no warning too */
+		snprintf(why, sizeof(why), "a key on %zu tokens needs the key "
+		    "daemon: spreading a key over tokens is done by "
+		    "hsmtls-keyd ('keyd PATH;'); in-process, name one URI",
+		    conf_key_nuris(ck));
+		build_err(b, ck->line, why);
+		return -1;
+	}
 	if (strncmp(ck->cert, "pkcs11:", 7) != 0 &&
 	    tls_read_certs(ck->cert, &out->leaf, &out->chain, why,
 	    sizeof(why)) != 0) {

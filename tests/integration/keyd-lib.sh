@@ -69,3 +69,39 @@ stop_keyd() {
 keyd_client() {
 	timeout "$WAIT_SECS" "$HSMTLS_KEYD_CLIENT" "$KEYD_SOCK" "$@"
 }
+
+# import_key KEYFILE TOKEN PINFILE LABEL ID: a key made with openssl in
+# the test's directory, imported into a test token (so the same key can
+# sit on two tokens; such keys need "allow-imported-key on;").  The PIN on
+# this command line is the throwaway PIN of the test's own token.
+import_key() {
+	softhsm2-util --import "$1" --token "$2" --label "$4" --id "$5" \
+	    --pin "$(cat "$3")" >"$tmp/import.out" 2>&1 ||
+		fail "softhsm2-util --import into $2: $(cat "$tmp/import.out")"
+}
+
+# openssl_key FILE: a P-256 key made here, never on a token.
+openssl_key() {
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+	    -out "$1" 2>/dev/null || hard_error "openssl: EC key"
+}
+
+# two_tokens_one_key: the test token and a second one ("second") holding
+# one key, made here and imported into both as "web" (id 01), with its
+# certificate $tmp/web.pem for localhost; sets A and B (the labels) and
+# URI_A and URI_B.  The software copy is removed.
+two_tokens_one_key() {
+	make_token
+	make_second_token second
+	A=$TOKEN_LABEL
+	B=second
+	openssl_key "$tmp/web.key"
+	openssl req -x509 -new -key "$tmp/web.key" -subj /CN=localhost \
+	    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -days 1 \
+	    -out "$tmp/web.pem" 2>/dev/null || hard_error "openssl: certificate"
+	import_key "$tmp/web.key" "$A" "$PIN_FILE" web 01
+	import_key "$tmp/web.key" "$B" "$TOKEN2_PIN" web 01
+	rm -f "$tmp/web.key"
+	URI_A="pkcs11:token=$A;object=web;type=private"
+	URI_B="pkcs11:token=$B;object=web;type=private"
+}

@@ -9,7 +9,10 @@
  *                           lines, first C_Sign C_SignInit C_Decrypt
  *                           C_DecryptInit C_Login C_GetAttributeValue
  *                           C_Initialize C_Finalize (always, even if 0),
- *                           then every other function called at least once
+ *                           then every other function called at least once,
+ *                           then per token "NAME@LABEL COUNT" for those of
+ *                           the first five called on it at least once
+ *                           (blanks in a label written as '_')
  *   HSMTLS_TESTP11_CONTROL  the fault control file (testp11_ctl.c)
  *   HSMTLS_TESTP11_LOG      the injected-fault log (testp11_faults.c)
  *
@@ -51,6 +54,9 @@ static const enum tp_fn fn_always[] = {
 };
 
 static atomic_ulong counts[FN_COUNT];
+/* The first five of fn_always, per token (tp_token.idx). */
+#define TOK_FNS 5
+static atomic_ulong tok_counts[TP_MAX_TOKENS][TOK_FNS];
 static pthread_mutex_t counts_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *counts_path;   /* NULL: do not write */
 
@@ -81,7 +87,45 @@ counts_line(char *buf, size_t size, size_t len, int id)
 	return n < 0 ? len : len + (size_t)n;
 }
 
-/* The contract's lines first, then every other function called so far. */
+/* Which per-token count fn has, or -1. */
+static int
+tok_fn(int fn)
+{
+	int i;
+
+	for (i = 0; i < TOK_FNS; i++)
+		if ((int)fn_always[i] == fn)
+			return i;
+	return -1;
+}
+
+static size_t
+tok_lines(char *buf, size_t size, size_t len)
+{
+	char label[TP_LABEL_MAX], *p;
+	const char *l;
+	unsigned long n;
+	size_t t;
+	int i, w;
+
+	for (t = 0; t < TP_MAX_TOKENS && (l = tp_token_label(t)) != NULL; t++)
+		for (i = 0; i < TOK_FNS; i++) {
+			if ((n = atomic_load(&tok_counts[t][i])) == 0 ||
+			    len >= size)
+				continue;
+			snprintf(label, sizeof(label), "%s", l);
+			for (p = label; *p != '\0'; p++)
+				if (*p == ' ' || *p == '\t')
+					*p = '_';
+			w = snprintf(buf + len, size - len, "%s@%s %lu\n",
+			    tp_fn_name(fn_always[i]), label, n);
+			len = w < 0 ? len : len + (size_t)w;
+		}
+	return len;
+}
+
+/* The contract's lines first, then every other function called so far,
+ * then the per-token counts. */
 static size_t
 counts_format(char *buf, size_t size)
 {
@@ -93,6 +137,7 @@ counts_format(char *buf, size_t size)
 	for (id = 0; id < FN_COUNT; id++)
 		if (!is_always(id) && atomic_load(&counts[id]) > 0)
 			len = counts_line(buf, size, len, id);
+	len = tok_lines(buf, size, len);
 	return len < size ? len : size - 1;
 }
 
@@ -157,20 +202,34 @@ sleep_ms(unsigned long ms)
 		continue;
 }
 
+static pthread_mutex_t serial_any = PTHREAD_MUTEX_INITIALIZER;
+
 /*
- * Every call enters here first.  Counted even when faulted.  A non-OK
- * answer is returned without forwarding.  The sleep holds no lock, so
- * concurrent calls overlap.
+ * Every call enters here first, with its slot or session (handle; 0 when
+ * it has neither).  Counted even when faulted.  A non-OK answer is
+ * returned without forwarding.  The sleep holds no lock, so concurrent
+ * calls overlap, unless the latency is serial: then the token's calls
+ * sleep one after the other.
  */
 static CK_RV
-call_begin(struct call *c, enum tp_fn fn)
+call_begin(struct call *c, enum tp_fn fn, CK_ULONG handle)
 {
+	pthread_mutex_t *m;
+	int tf = tok_fn(fn);
+
 	c->fn = fn;
 	atomic_fetch_add(&counts[fn], 1);
-	tp_faults_decide(fn, &c->d);
+	tp_faults_decide(fn, handle, tf >= 0 && counts_path != NULL, &c->d);
+	if (tf >= 0 && c->d.tok != NULL)
+		atomic_fetch_add(&tok_counts[c->d.tok->idx][tf], 1);
 	if (c->d.reject != CKR_OK)
 		return c->d.reject;
-	if (c->d.latency_ms + c->d.hang_ms > 0)
+	if (c->d.serial) {
+		m = c->d.tok != NULL ? &c->d.tok->serial : &serial_any;
+		pthread_mutex_lock(m);
+		sleep_ms(c->d.latency_ms + c->d.hang_ms);
+		pthread_mutex_unlock(m);
+	} else if (c->d.latency_ms + c->d.hang_ms > 0)
 		sleep_ms(c->d.latency_ms + c->d.hang_ms);
 	if (c->d.fail != CKR_OK && tp_fn_kind(fn) != KIND_OP)
 		return c->d.fail;
@@ -194,18 +253,26 @@ call_end(const struct call *c, CK_RV rv)
 	return rv;
 }
 
+/* The call's slot or session: its first argument, by kind. */
+#define FIRST_ARG(a, ...) ((CK_ULONG)(a))
+#define HANDLE_NONE(args) 0
+#define HANDLE_SLOT(args) FIRST_ARG args
+#define HANDLE_SESSION(args) FIRST_ARG args
+#define HANDLE_OP(args) FIRST_ARG args
+
 /* The generated wrappers: static, so only C_GetFunctionList is exported. */
-#define WRAP_gen(name, params, args) \
+#define WRAP_gen(name, kind, params, args) \
 	static CK_RV w_##name params \
 	{ \
 		struct call c; \
-		CK_RV rv = call_begin(&c, FN_##name); \
+		CK_RV rv = call_begin(&c, FN_##name, HANDLE_##kind(args)); \
 		if (rv == CKR_OK) \
 			rv = call_forwarded(&c, real->name args); \
 		return call_end(&c, rv); \
 	}
-#define WRAP_own(name, params, args)
-#define X(name, impl, kind, params, args) WRAP_##impl(name, params, args)
+#define WRAP_own(name, kind, params, args)
+#define X(name, impl, kind, params, args) \
+	WRAP_##impl(name, kind, params, args)
 TESTP11_FUNCTIONS(X)
 #undef X
 
@@ -215,7 +282,8 @@ w_C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID *slot_list,
     CK_ULONG *count)
 {
 	struct call c;
-	CK_RV rv = call_begin(&c, FN_C_GetSlotList);
+	CK_RV rv = call_begin(&c, FN_C_GetSlotList, 0);
+	CK_ULONG i, n;
 
 	if (rv == CKR_OK && c.d.removed && token_present && count != NULL) {
 		*count = 0;
@@ -223,6 +291,17 @@ w_C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID *slot_list,
 	} else if (rv == CKR_OK)
 		rv = call_forwarded(&c,
 		    real->C_GetSlotList(token_present, slot_list, count));
+	/* A token removed by label leaves the list; a length query may
+	 * then have promised one slot more than is given. */
+	if (rv == CKR_OK && token_present && slot_list != NULL &&
+	    count != NULL) {
+		for (i = n = 0; i < *count; i++)
+			if (!tp_slot_removed(slot_list[i]))
+				slot_list[n++] = slot_list[i];
+			else
+				tp_fault_log("C_GetSlotList removed");
+		*count = n;
+	}
 	return call_end(&c, rv);
 }
 
@@ -230,7 +309,7 @@ static CK_RV
 w_C_GetSlotInfo(CK_SLOT_ID slot_id, CK_SLOT_INFO *info)
 {
 	struct call c;
-	CK_RV rv = call_begin(&c, FN_C_GetSlotInfo);
+	CK_RV rv = call_begin(&c, FN_C_GetSlotInfo, slot_id);
 
 	if (rv == CKR_OK)
 		rv = call_forwarded(&c, real->C_GetSlotInfo(slot_id, info));
@@ -246,7 +325,7 @@ static CK_RV
 w_C_GetTokenInfo(CK_SLOT_ID slot_id, CK_TOKEN_INFO *info)
 {
 	struct call c;
-	CK_RV rv = call_begin(&c, FN_C_GetTokenInfo);
+	CK_RV rv = call_begin(&c, FN_C_GetTokenInfo, slot_id);
 	char names[256];
 
 	if (rv == CKR_OK)
@@ -299,7 +378,7 @@ op_forward(const struct call *c, CK_C_Sign fn, CK_SESSION_HANDLE s,
 	    CK_ULONG in_len, CK_BYTE *out, CK_ULONG *out_len) \
 	{ \
 		struct call c; \
-		CK_RV rv = call_begin(&c, FN_##name); \
+		CK_RV rv = call_begin(&c, FN_##name, s); \
 		if (rv == CKR_OK) \
 			rv = op_forward(&c, real->name, s, in, in_len, out, \
 			    out_len); \
@@ -369,7 +448,7 @@ C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 	CK_RV rv;
 
 	pthread_once(&load_once, load_real);
-	rv = call_begin(&c, FN_C_GetFunctionList);
+	rv = call_begin(&c, FN_C_GetFunctionList, 0);
 	if (rv == CKR_OK && list == NULL)
 		rv = CKR_ARGUMENTS_BAD;
 	if (rv == CKR_OK && real == NULL)

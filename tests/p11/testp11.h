@@ -6,6 +6,7 @@
 #ifndef TESTP11_H
 #define TESTP11_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <p11-kit/pkcs11.h>
 
@@ -39,6 +40,9 @@ int tp_ulong_parse(const char *s, unsigned long max, unsigned long *out);
 #define TP_LINE_MAX 512         /* longer lines are ignored */
 #define TP_MS_MAX 3600000UL     /* one hour */
 #define TP_N_MAX 1000000000UL
+#define TP_LABEL_MAX 33         /* a token label, trimmed, with its NUL */
+#define TP_MAX_REMOVED 16       /* "removed token LABEL" lines */
+#define TP_MAX_TOKENS 16        /* slots whose label is remembered */
 
 enum tp_dkind { D_LATENCY, D_HANG, D_FAIL };
 enum tp_fmode { F_EVERY, F_NTH, F_ALWAYS };
@@ -51,6 +55,8 @@ struct tp_directive {
 	unsigned long n;        /* hang: how many calls; fail: every/nth N */
 	enum tp_fmode mode;     /* fail */
 	CK_RV rv;               /* fail */
+	int serial;             /* latency: one call of the token at a time */
+	char token[TP_LABEL_MAX]; /* "token LABEL": only that token; "" all */
 	/* State, carried over while the same directive stays in the file:
 	 * fail: calls of fn counted; hang: calls already hung. */
 	unsigned long seen;
@@ -68,6 +74,9 @@ struct tp_config {
 	size_t na;
 	CK_FLAGS flags;         /* ORed into C_GetTokenInfo's flags */
 	int removed;
+	char removed_tok[TP_MAX_REMOVED][TP_LABEL_MAX];
+	size_t nremoved;
+	int scoped;             /* some line names a token, or is serial */
 };
 
 /* word is the unknown directive's name, or NULL for other faults. */
@@ -79,6 +88,15 @@ int tp_directive_same(const struct tp_directive *a,
     const struct tp_directive *b);
 const char *tp_action_name(enum tp_akind kind);
 
+/* testp11_faults.c: a slot with a token, as the real module named it
+ * (label trimmed); idx numbers the tokens seen, from 0. */
+struct tp_token {
+	size_t idx;
+	CK_SLOT_ID slot;
+	char label[TP_LABEL_MAX];
+	pthread_mutex_t serial; /* held across a serial latency's sleep */
+};
+
 /* testp11_faults.c: what to do to one call. */
 struct tp_decision {
 	CK_RV reject;           /* not CKR_OK: answer this, do not forward */
@@ -87,10 +105,19 @@ struct tp_decision {
 	unsigned long latency_ms, hang_ms;
 	CK_FLAGS flags;         /* C_GetTokenInfo only */
 	int removed;
+	int serial;             /* sleep holding tok's serial mutex */
+	struct tp_token *tok;   /* the call's token, when it was looked up */
 };
 
 void tp_faults_init(CK_FUNCTION_LIST *real);
-void tp_faults_decide(int fn, struct tp_decision *d);
+/* handle: the call's slot (SLOT kind, C_GetSlotInfo) or session (SESSION,
+ * OP); want_token: look the token up even if no directive needs it. */
+void tp_faults_decide(int fn, CK_ULONG handle, int want_token,
+    struct tp_decision *d);
+/* 1 when the slot's token is removed by a "removed token LABEL" line. */
+int tp_slot_removed(CK_SLOT_ID slot);
+/* The label of token idx (tp_token.idx); NULL past the last. */
+const char *tp_token_label(size_t idx);
 void tp_faults_note(int fn, CK_RV rv);
 void tp_fault_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -7,8 +7,16 @@
  *   hang FN MS [count N]
  *   fail FN CKR every N | fail FN CKR nth N | fail FN CKR always
  *   flags FLAG...
+ *   latency FN MS serial
  *   removed
  *   action close-sessions ID | action logout ID
+ * latency, hang, fail and removed may end in "token LABEL": the line then
+ * applies only to calls on the token of that label (the call's slot, or
+ * its session's slot), so one of two tokens can be slowed or removed.
+ * "serial" models a token's finite throughput: the token's calls of FN
+ * sleep one at a time (a mutex per token held across the sleep; the real
+ * call itself stays concurrent), so a token does at most 1000/MS of them
+ * a second.  Without "token", every token has its own queue.
  * A line that does not parse (unknown word, bad number, too long, too many
  * directives) is reported through warn and ignored; the others still apply,
  * so a typo in one line never turns every fault off.
@@ -52,8 +60,12 @@ parse_latency(struct tp_config *cfg, int argc, char **argv)
 
 	if (d == NULL)
 		return "too many directives";
+	if (argc == 4 && strcmp(argv[3], "serial") == 0) {
+		d->serial = 1;
+		argc--;
+	}
 	if (argc != 3)
-		return "usage: latency FN MS";
+		return "usage: latency FN MS [serial]";
 	if ((err = parse_fn_name(argv[1], &d->fn)) != NULL)
 		return err;
 	if (tp_ulong_parse(argv[2], TP_MS_MAX, &d->ms) == -1)
@@ -152,7 +164,7 @@ static const char *
 parse_removed(struct tp_config *cfg, int argc, char **argv)
 {
 	if (argc != 1)
-		return "usage: removed";
+		return "usage: removed [token LABEL]";
 	cfg->removed = 1;
 	return NULL;
 }
@@ -184,11 +196,22 @@ parse_action(struct tp_config *cfg, int argc, char **argv)
 static const struct {
 	const char *word;
 	parse_fn *parse;
+	int scoped;             /* may end in "token LABEL" */
 } directives[] = {
-	{ "latency", parse_latency }, { "hang", parse_hang },
-	{ "fail", parse_fail }, { "flags", parse_flags },
-	{ "removed", parse_removed }, { "action", parse_action },
+	{ "latency", parse_latency, 1 }, { "hang", parse_hang, 1 },
+	{ "fail", parse_fail, 1 }, { "flags", parse_flags, 0 },
+	{ "removed", parse_removed, 1 }, { "action", parse_action, 0 },
 };
+
+/* "removed token LABEL": one more removed token, the rest still in. */
+static const char *
+scope_removed(struct tp_config *cfg, const char *label)
+{
+	if (cfg->nremoved == TP_MAX_REMOVED)
+		return "too many removed tokens";
+	strcpy(cfg->removed_tok[cfg->nremoved++], label);
+	return NULL;
+}
 
 /* Split line (modified in place) at blanks, dropping a '#' comment. */
 static int
@@ -212,7 +235,7 @@ static void
 parse_line(struct tp_config *cfg, unsigned lineno, char *line,
     tp_warn_fn *warn)
 {
-	char *argv[MAX_WORDS];
+	char *argv[MAX_WORDS], *label;
 	const char *err;
 	size_t i;
 	int argc;
@@ -230,7 +253,25 @@ parse_line(struct tp_config *cfg, unsigned lineno, char *line,
 		warn(lineno, "unknown directive", argv[0]);
 		return;
 	}
-	if ((err = directives[i].parse(cfg, argc, argv)) != NULL)
+	if (argc >= 3 && strcmp(argv[argc - 2], "token") == 0) {
+		label = argv[argc - 1];
+		argc -= 2;
+		if (!directives[i].scoped)
+			err = "takes no token";
+		else if (strlen(label) >= TP_LABEL_MAX)
+			err = "token label too long";
+		else if (strcmp(argv[0], "removed") == 0)
+			err = argc == 1 ? scope_removed(cfg, label) :
+			    "usage: removed [token LABEL]";
+		else if ((err = directives[i].parse(cfg, argc, argv)) == NULL)
+			strcpy(cfg->d[cfg->nd - 1].token, label);
+		if (err == NULL)
+			cfg->scoped = 1;
+	} else
+		err = directives[i].parse(cfg, argc, argv);
+	if (err == NULL && cfg->nd > 0 && cfg->d[cfg->nd - 1].serial)
+		cfg->scoped = 1;
+	if (err != NULL)
 		warn(lineno, err, NULL);
 }
 
@@ -266,7 +307,8 @@ int
 tp_directive_same(const struct tp_directive *a, const struct tp_directive *b)
 {
 	return a->kind == b->kind && a->fn == b->fn && a->ms == b->ms &&
-	    a->n == b->n && a->mode == b->mode && a->rv == b->rv;
+	    a->n == b->n && a->mode == b->mode && a->rv == b->rv &&
+	    a->serial == b->serial && strcmp(a->token, b->token) == 0;
 }
 
 const char *

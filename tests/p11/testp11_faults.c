@@ -22,6 +22,15 @@
  * counts hung calls) starts when the directive appears and is carried over
  * re-reads that keep the same directive.  A removed token short-circuits
  * everything else: its calls are neither delayed nor counted by directives.
+ *
+ * A directive scoped to a token ("... token LABEL") needs the call's
+ * token: a slot's label comes from the real C_GetTokenInfo, remembered
+ * per slot; a session's slot from the real C_GetSessionInfo (a closed
+ * session has none, and no scoped directive applies to it).  The look-up
+ * is made only while some line is scoped, or when the caller asks (the
+ * per-token counts).  "removed token LABEL" hides that slot's token from
+ * C_GetSlotList and C_GetSlotInfo, fails its calls as "removed" does, and
+ * closes that slot's sessions (a device loss) when it appears.
  */
 #include "config.h"
 
@@ -61,6 +70,9 @@ struct memo {
 /* What a re-read changed, to act on once the lock is released. */
 struct change {
 	int removed, inserted;
+	char tok_removed[TP_MAX_REMOVED][TP_LABEL_MAX];
+	char tok_inserted[TP_MAX_REMOVED][TP_LABEL_MAX];
+	size_t ntok_removed, ntok_inserted;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -78,6 +90,11 @@ static char text[CTL_MAX];
 
 static CK_FUNCTION_LIST *real;
 static const char *control_path, *log_path;
+
+/* Slots seen with a token; a slot's entry is never changed nor freed. */
+static pthread_mutex_t toks_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tp_token toks[TP_MAX_TOKENS];
+static atomic_size_t ntoks;
 static atomic_int initialized;
 static atomic_int log_failed;
 
@@ -233,6 +250,71 @@ end:
 		close(fd);
 }
 
+/* ---- the call's token ---- */
+
+static struct tp_token *
+tok_of_slot(CK_SLOT_ID slot)
+{
+	CK_TOKEN_INFO ti;
+	struct tp_token *t = NULL;
+	size_t i, n = atomic_load(&ntoks), len;
+
+	for (i = 0; i < n; i++)
+		if (toks[i].slot == slot)
+			return &toks[i];
+	if (real == NULL || real->C_GetTokenInfo(slot, &ti) != CKR_OK)
+		return NULL;
+	pthread_mutex_lock(&toks_lock);
+	n = atomic_load(&ntoks);
+	for (i = 0; i < n; i++)
+		if (toks[i].slot == slot)
+			t = &toks[i];
+	if (t == NULL && n < TP_MAX_TOKENS) {
+		t = &toks[n];
+		t->idx = n;
+		t->slot = slot;
+		len = sizeof(ti.label);
+		while (len > 0 && ti.label[len - 1] == ' ')
+			len--;
+		memcpy(t->label, ti.label, len);
+		t->label[len] = '\0';
+		pthread_mutex_init(&t->serial, NULL);
+		atomic_store(&ntoks, n + 1);
+	}
+	pthread_mutex_unlock(&toks_lock);
+	return t;
+}
+
+static struct tp_token *
+tok_of_call(int fn, CK_ULONG handle)
+{
+	CK_SESSION_INFO si;
+
+	if (fn == FN_C_GetSlotInfo || tp_fn_kind(fn) == KIND_SLOT)
+		return tok_of_slot(handle);
+	if (tp_fn_kind(fn) == KIND_NONE || real == NULL ||
+	    real->C_GetSessionInfo(handle, &si) != CKR_OK)
+		return NULL;
+	return tok_of_slot(si.slotID);
+}
+
+const char *
+tp_token_label(size_t idx)
+{
+	return idx < atomic_load(&ntoks) ? toks[idx].label : NULL;
+}
+
+static int
+label_in(char list[][TP_LABEL_MAX], size_t n, const char *label)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], label) == 0)
+			return 1;
+	return 0;
+}
+
 /* A directive kept by a rewrite keeps its count. */
 static void
 carry_state(const struct tp_config *old, struct tp_config *next)
@@ -283,6 +365,16 @@ reload(struct change *ch)
 	carry_state(cur, next);
 	ch->removed = !cur->removed && next->removed;
 	ch->inserted = cur->removed && !next->removed;
+	for (i = 0; i < next->nremoved; i++)
+		if (!label_in(cur->removed_tok, cur->nremoved,
+		    next->removed_tok[i]))
+			strcpy(ch->tok_removed[ch->ntok_removed++],
+			    next->removed_tok[i]);
+	for (i = 0; i < cur->nremoved; i++)
+		if (!label_in(next->removed_tok, next->nremoved,
+		    cur->removed_tok[i]))
+			strcpy(ch->tok_inserted[ch->ntok_inserted++],
+			    cur->removed_tok[i]);
 	for (i = 0; i < next->na; i++)
 		remember_action(&next->a[i]);
 	cur = next;
@@ -345,19 +437,26 @@ apply_directive(struct tp_directive *d, struct tp_decision *out)
 static void
 decide_locked(int fn, struct tp_decision *d)
 {
+	const struct tp_token *t = d->tok;
 	size_t i;
 
-	d->removed = cur->removed;
-	if (cur->removed) {
+	d->removed = cur->removed || (t != NULL &&
+	    label_in(cur->removed_tok, cur->nremoved, t->label));
+	if (d->removed) {
 		if (tp_fn_kind(fn) == KIND_SLOT)
 			d->reject = CKR_TOKEN_NOT_PRESENT;
 		else if (tp_fn_kind(fn) != KIND_NONE)
 			d->reject = CKR_DEVICE_REMOVED;
 		return;
 	}
-	for (i = 0; i < cur->nd; i++)
-		if (cur->d[i].fn == fn)
-			apply_directive(&cur->d[i], d);
+	for (i = 0; i < cur->nd; i++) {
+		if (cur->d[i].fn != fn || (cur->d[i].token[0] != '\0' &&
+		    (t == NULL || strcmp(cur->d[i].token, t->label) != 0)))
+			continue;
+		apply_directive(&cur->d[i], d);
+		if (cur->d[i].kind == D_LATENCY && cur->d[i].serial)
+			d->serial = 1;
+	}
 	if (fn == FN_C_GetTokenInfo)
 		d->flags = cur->flags;
 }
@@ -386,6 +485,36 @@ slot_list(CK_BBOOL present, CK_ULONG *n)
 	free(slots);
 	*n = 0;
 	return NULL;
+}
+
+/* What the loss of one token does: its slot's sessions are gone. */
+static void
+close_token_sessions(const char *label)
+{
+	CK_SLOT_ID *slots;
+	CK_ULONG i, n;
+	struct tp_token *t;
+
+	slots = slot_list(CK_FALSE, &n);
+	for (i = 0; i < n; i++)
+		if ((t = tok_of_slot(slots[i])) != NULL &&
+		    strcmp(t->label, label) == 0)
+			real->C_CloseAllSessions(slots[i]);
+	free(slots);
+}
+
+int
+tp_slot_removed(CK_SLOT_ID slot)
+{
+	const struct tp_token *t;
+	int removed;
+
+	if (control_path == NULL || (t = tok_of_slot(slot)) == NULL)
+		return 0;
+	pthread_mutex_lock(&lock);
+	removed = label_in(cur->removed_tok, cur->nremoved, t->label);
+	pthread_mutex_unlock(&lock);
+	return removed;
 }
 
 /* What a device loss does: every session of every slot is gone. */
@@ -455,19 +584,31 @@ log_decision(int fn, const struct tp_decision *d)
 
 /* The faults for one call of fn; d is all zero when there are none. */
 void
-tp_faults_decide(int fn, struct tp_decision *d)
+tp_faults_decide(int fn, CK_ULONG handle, int want_token,
+    struct tp_decision *d)
 {
-	struct change ch = { 0, 0 };
+	struct change ch;
 	struct file_id seen;
 	size_t idx[MEMO_MAX], i, nact;
+	int scoped;
 
 	memset(d, 0, sizeof(*d));
-	if (control_path == NULL)
+	memset(&ch, 0, sizeof(ch));
+	if (control_path == NULL) {
+		if (want_token)
+			d->tok = tok_of_call(fn, handle);
 		return;
+	}
 	control_stat(&seen);
 	pthread_mutex_lock(&lock);
 	if (!file_id_equal(&seen, &loaded))
 		reload(&ch);
+	scoped = cur->scoped;
+	pthread_mutex_unlock(&lock);
+	/* The look-up calls the real module: not under the lock. */
+	if (scoped || want_token)
+		d->tok = tok_of_call(fn, handle);
+	pthread_mutex_lock(&lock);
 	decide_locked(fn, d);
 	nact = claim_actions(idx);
 	pthread_mutex_unlock(&lock);
@@ -477,6 +618,12 @@ tp_faults_decide(int fn, struct tp_decision *d)
 	}
 	if (ch.inserted)
 		tp_fault_log("inserted");
+	for (i = 0; i < ch.ntok_removed; i++) {
+		tp_fault_log("removed token %s", ch.tok_removed[i]);
+		close_token_sessions(ch.tok_removed[i]);
+	}
+	for (i = 0; i < ch.ntok_inserted; i++)
+		tp_fault_log("inserted token %s", ch.tok_inserted[i]);
 	for (i = 0; i < nact; i++)
 		run_action(&memo[idx[i]]);
 	log_decision(fn, d);
