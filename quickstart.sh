@@ -19,6 +19,7 @@ PACKAGES=(
 	libssl-dev openssl libp11-dev libp11-kit-dev p11-kit
 	libev-dev libhttp-parser-dev libcmocka-dev softhsm2 opensc
 	curl ca-certificates gnutls-bin procps iproute2 python3 groff-base
+	gdb  # gcore: the key custody test scans a core dump of the server
 )
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

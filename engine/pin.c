@@ -132,7 +132,11 @@ read_first_line(int fd, struct hk_pin *pin, const char *path, char *err,
 			break;
 		got += (size_t)n;
 	}
-	pin->len = strcspn(pin->value, "\r\n");
+	/* The first line ends at CR or LF.  (Not strcspn(): it stops at a
+	 * NUL too, and would take the text before it as a shorter PIN.) */
+	for (pin->len = 0; pin->len < got && pin->value[pin->len] != '\r' &&
+	    pin->value[pin->len] != '\n'; pin->len++)
+		;
 	OPENSSL_cleanse(pin->value + pin->len, got - pin->len);
 	pin->value[pin->len] = '\0';
 	if (pin->len == 0) {

@@ -661,6 +661,8 @@ static bool http_parse_date(const char *s, time_t *t)
 
 /* Append to the head; a head that does not fit is marked full (head_len). */
 static void http_add(struct http_response *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void http_add(struct http_response *r, const char *fmt, ...)
 {
 	size_t room = sizeof(r->head) - r->head_len;
 	va_list ap;

@@ -2,6 +2,7 @@
 """memscan.py - search a live process's memory for byte strings.
 
     memscan.py PID PATTERNS [ROUNDS] [PAUSE_S]
+    memscan.py --file FILE PATTERNS
 
 PATTERNS is a file of lines "NAME HEX"; each pattern is searched for as
 given (big-endian) and reversed (little-endian, as bignum libraries keep
@@ -11,8 +12,10 @@ ROUNDS times (default 4) with PAUSE_S seconds between
 (default 0.2).  Prints one line per pattern found ("found NAME be|le
 ROUND ADDRESS PATH") and a last line "scanned N bytes in R rounds, found
 K of M"; exit 0.  Needs ptrace rights over PID (root, or the same user
-with ptrace_scope 0).  Used by the key custody tests: it reads memory, it
-never writes it.
+with ptrace_scope 0).  With --file, FILE (a core dump made by gcore) is
+searched once instead, and "found" lines give the file offset and the
+path "[file]".  Used by the key custody tests: it reads memory, it never
+writes it.
 """
 import re
 import sys
@@ -52,35 +55,44 @@ def regions(pid):
             yield int(m.group(1), 16), int(m.group(2), 16), path
 
 
-def scan_once(pid, pats, rnd, found, seen_names):
+def scan_range(f, start, end, path, pats, rnd, found, seen_names):
+    """Search bytes start..end of the open file f (a process's memory or
+    a core file), CHUNK at a time, overlapping chunks by the longest
+    pattern so nothing is missed at a boundary."""
     longest = max(len(p[2]) for p in pats)
+    total = 0
+    pos = start
+    tail = b""
+    while end is None or pos < end:
+        n = CHUNK if end is None else min(CHUNK, end - pos)
+        try:
+            f.seek(pos)
+            data = f.read(n)
+        except (OSError, ValueError, OverflowError):
+            break
+        if not data:
+            break
+        total += len(data)
+        buf = tail + data
+        for name, order, b in pats:
+            key = (name, order)
+            if key in found:
+                continue
+            i = buf.find(b)
+            if i >= 0:
+                found[key] = (rnd, pos - len(tail) + i, path)
+                seen_names.add(name)
+        tail = buf[-(longest - 1):] if longest > 1 else b""
+        pos += len(data)
+    return total
+
+
+def scan_once(pid, pats, rnd, found, seen_names):
     total = 0
     with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
         for start, end, path in regions(pid):
-            pos = start
-            tail = b""
-            while pos < end:
-                n = min(CHUNK, end - pos)
-                try:
-                    mem.seek(pos)
-                    data = mem.read(n)
-                except (OSError, ValueError, OverflowError):
-                    break
-                if not data:
-                    break
-                total += len(data)
-                buf = tail + data
-                for name, order, b in pats:
-                    key = (name, order)
-                    if key in found:
-                        continue
-                    i = buf.find(b)
-                    if i >= 0:
-                        addr = pos - len(tail) + i
-                        found[key] = (rnd, addr, path or "[anon]")
-                        seen_names.add(name)
-                tail = buf[-(longest - 1):] if longest > 1 else b""
-                pos += len(data)
+            total += scan_range(mem, start, end, path or "[anon]", pats,
+                                rnd, found, seen_names)
     return total
 
 
@@ -88,16 +100,25 @@ def main():
     if len(sys.argv) < 3:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
-    pid = int(sys.argv[1])
-    pats = load_patterns(sys.argv[2])
-    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 4
-    pause = float(sys.argv[4]) if len(sys.argv) > 4 else 0.2
     found, names = {}, set()
     total = 0
-    for rnd in range(1, rounds + 1):
-        total += scan_once(pid, pats, rnd, found, names)
-        if rnd < rounds:
-            time.sleep(pause)
+    if sys.argv[1] == "--file":
+        if len(sys.argv) != 4:
+            print(__doc__.strip().splitlines()[3], file=sys.stderr)
+            return 2
+        pats = load_patterns(sys.argv[3])
+        rounds = 1
+        with open(sys.argv[2], "rb", buffering=0) as f:
+            total = scan_range(f, 0, None, "[file]", pats, 1, found, names)
+    else:
+        pid = int(sys.argv[1])
+        pats = load_patterns(sys.argv[2])
+        rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+        pause = float(sys.argv[4]) if len(sys.argv) > 4 else 0.2
+        for rnd in range(1, rounds + 1):
+            total += scan_once(pid, pats, rnd, found, names)
+            if rnd < rounds:
+                time.sleep(pause)
     for (name, order), (rnd, addr, path) in sorted(found.items()):
         print(f"found {name} {order} {rnd} 0x{addr:x} {path}")
     allnames = {p[0] for p in pats}

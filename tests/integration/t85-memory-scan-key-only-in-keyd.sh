@@ -8,6 +8,9 @@
 # the check can fail); with the key daemon (`keyd PATH;`) it finds none of
 # it, nor the PIN, while the daemon's own memory has the key (the scan
 # sees what it must), and the server's maps list no PKCS#11 module.
+# A core dump of the server (gcore) taken under the same load holds none
+# of it either, while it holds the key's public modulus (so the dump has
+# the server's heap and the search works on it).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/keyd-lib.sh"
 need_tool openssl python3 softhsm2-util
@@ -34,15 +37,18 @@ openssl rsa -in "$tmp/key.pem" -noout -text 2>/dev/null | awk '
 	/^[a-zA-Z0-9]+:/ { name = $1; sub(":", "", name); next }
 	/^    / { gsub(/[ :]/, ""); v[name] = v[name] $0 }
 	END {
-		split("privateExponent:d prime1:p prime2:q exponent1:dp exponent2:dq coefficient:qinv", m, " ")
+		split("privateExponent:d prime1:p prime2:q exponent1:dp exponent2:dq coefficient:qinv modulus:n", m, " ")
 		for (i in m) {
 			split(m[i], kv, ":")
 			h = v[kv[1]]
 			sub(/^00/, "", h)
 			if (h != "") print kv[2], h
 		}
-	}' >"$tmp/patterns"
-[ "$(wc -l <"$tmp/patterns")" -eq 6 ] || hard_error "could not read the key's numbers: $(cat "$tmp/patterns")"
+	}' >"$tmp/numbers"
+grep -v '^n ' "$tmp/numbers" >"$tmp/patterns"
+grep '^n ' "$tmp/numbers" >"$tmp/public-pattern"
+[ "$(wc -l <"$tmp/patterns")" -eq 6 ] && [ -s "$tmp/public-pattern" ] ||
+	hard_error "could not read the key's numbers: $(cat "$tmp/numbers")"
 rm -f "$tmp/key.pem"
 # The PIN too, as text (the scanner searches hex of its bytes).
 printf 'pin %s\n' "$(tr -d '\n' <"$PIN_FILE" | od -An -tx1 | tr -d ' \n')" >"$tmp/pin-pattern"
@@ -71,6 +77,39 @@ scan_under_load() {
 	kill "$LOAD" 2>/dev/null || true
 	wait "$LOAD" 2>/dev/null || true
 	cat "$tmp/scan.out"
+}
+
+# core_under_load PID NAME: a core dump of PID (gcore) taken while 8
+# clients make full handshakes; sets CORE (the file), or "" when the core
+# dump part cannot run here (no gcore, or a sanitizer build whose shadow
+# memory would be dumped: its normal build runs it).
+core_under_load() {
+	CORE=""
+	if ! command -v gcore >/dev/null 2>&1; then
+		echo "core dump: no gcore (package gdb) here: skipped"
+		return 0
+	fi
+	vm=$(sed -n 's/^VmSize:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$1/status")
+	if [ "${vm:-0}" -gt $((64 * 1024 * 1024)) ]; then
+		echo "core dump: $2 maps ${vm} kB (a sanitizer's shadow): skipped in this build"
+		return 0
+	fi
+	"$HSMTLS_BENCH" --connect "127.0.0.1:$PORT" --cafile "$CERT" --concurrency 8 \
+	    --duration $((10 * TIME_SCALE)) --tls 1.3 >"$tmp/load-core.out" 2>&1 &
+	LOAD=$!
+	BG_PIDS="$BG_PIDS $LOAD"
+	sleep 1
+	timeout $((WAIT_SECS * 2)) gcore -o "$tmp/core-$2" "$1" >"$tmp/gcore-$2.out" 2>&1 ||
+		hard_error "gcore of the $2 server failed: $(tail -5 "$tmp/gcore-$2.out")"
+	kill "$LOAD" 2>/dev/null || true
+	wait "$LOAD" 2>/dev/null || true
+	CORE=$tmp/core-$2.$1
+	[ -s "$CORE" ] || hard_error "gcore wrote no $CORE: $(tail -5 "$tmp/gcore-$2.out")"
+	# The dump must hold the server's heap: the public modulus is in it.
+	python3 "$srcdir/integration/memscan.py" --file "$CORE" "$tmp/public-pattern" >"$tmp/core-pub.out" ||
+		hard_error "memscan of $CORE failed: $(cat "$tmp/core-pub.out")"
+	grep -q 'found 1 of 1$' "$tmp/core-pub.out" ||
+		fail "the $2 server's core dump lacks the key's public modulus: the dump or its search is broken: $(cat "$tmp/core-pub.out")"
 }
 
 # Test: in-process, the scan finds the key.
@@ -109,6 +148,15 @@ admin_get /metrics >"$tmp/metrics.out"
 hs=$(metric "$tmp/metrics.out" hsmtls_handshakes_total 'result="ok"')
 echo "keyd mode: $hs full handshakes during the scans"
 [ "$hs" -ge 100 ] || fail "keyd mode: only $hs handshakes while scanning: the scan ran without load"
+# Test: a core dump of the keyd-mode server holds none of it either.
+core_under_load "$SERVER_PID" keyd
+if [ -n "$CORE" ]; then
+	python3 "$srcdir/integration/memscan.py" --file "$CORE" "$tmp/all-patterns" >"$tmp/core-keyd.out"
+	echo "keyd mode core dump ($(stat -c %s "$CORE") bytes): $(tail -n1 "$tmp/core-keyd.out")"
+	grep -q 'found 0 of 7$' "$tmp/core-keyd.out" ||
+		fail "keyd mode: the server's core dump holds key material or the PIN: $(cat "$tmp/core-keyd.out")"
+	rm -f "$CORE"
+fi
 scan_under_load "$KEYD_PID" 8 "$tmp/patterns"
 echo "keyd mode: $FOUND of 6 secret numbers found in the daemon's memory"
 [ "${FOUND:-0}" -ge 3 ] || fail "keyd mode: the scan finds the key in the daemon only ${FOUND:-0} times: it does not see what it must"

@@ -1,0 +1,2 @@
+/* The server's http.c, compiled into the fuzz harnesses that need it. */
+#include "http.c"
