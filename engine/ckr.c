@@ -66,6 +66,15 @@ hk_ckr_name(unsigned long rv, char *buf, size_t len)
 	return buf;
 }
 
+/* The same, unlisted codes in a buffer of the calling thread's. */
+const char *
+hk_ckr_str(unsigned long rv)
+{
+	static _Thread_local char buf[32];
+
+	return hk_ckr_name(rv, buf, sizeof(buf));
+}
+
 #define CKM(x) { x, #x }
 static const struct {
 	unsigned long mech;

@@ -18,6 +18,22 @@
 #define POOL_THREADS_MAX 32
 #define STOP_WAIT_MS 2000
 
+void
+hk_seterr(struct hk_engine *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	hk_vseterr(e->err, sizeof(e->err), fmt, ap);
+	va_end(ap);
+}
+
+const char *
+hk_engine_error(const struct hk_engine *e)
+{
+	return e == NULL ? "out of memory" : e->err;
+}
+
 struct hk_engine *
 hk_engine_new(void)
 {

@@ -12,10 +12,11 @@
 #include <stdint.h>
 #include "hk.h"
 #include "hk_custody.h"
+#include "hk_err.h"
 #include "hk_metrics.h"
+#include "hk_pin.h"
 
 #define HK_KEY_MAGIC 0x686b6b79u /* "hkky" */
-#define HK_ERRLEN 512
 #define HK_MAX_MODULUS 1024 /* bytes: 8192-bit RSA */
 #define CKR_FUNCTION_FAILED_VALUE 0x6UL /* CKR_FUNCTION_FAILED, without pkcs11.h */
 
@@ -95,20 +96,9 @@ struct hk_engine {
 	struct hk_keyd *keyd;           /* key daemon mode: no module, no PIN */
 };
 
-/* error.c */
+/* engine.c */
 void hk_seterr(struct hk_engine *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void hk_vseterr(char *buf, size_t len, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
-void hk_fmterr(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* pin.c: one locked, non-dumpable copy of the PIN. */
-struct hk_pin *hk_pin_read_file(const char *path, char *err, size_t errlen);
-struct hk_pin *hk_pin_from_source(const char *source, char *err, size_t errlen);
-const char *hk_pin_value(const struct hk_pin *pin, size_t *len);
-void hk_pin_free(struct hk_pin *pin);
-void hk_pin_wipe(struct hk_pin *pin);
 
 /* p11.c, p11_ops.c, recover.c: the PKCS#11 boundary. */
 struct hk_p11 *hk_p11_open(const char *module, const char *uri,

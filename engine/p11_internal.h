@@ -60,7 +60,6 @@ struct hk_p11 {
 	    session_retries;
 };
 
-const char *hk_p11_ckr(CK_RV rv);
 uint64_t hk_now_ms(void);
 void hk_p11_log(struct hk_p11 *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -243,7 +243,7 @@ hk_p11_sign(struct hk_p11 *p, const struct hk_key *k, enum hk_mech mech,
 	}
 	if ((rv = run_op(p, &o)) != CKR_OK) {
 		hk_fmterr(err, errlen, "token '%s': C_Sign: %s", p->label,
-		    hk_p11_ckr(rv));
+		    hk_ckr_str(rv));
 		return -1;
 	}
 	return 0;
