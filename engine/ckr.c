@@ -111,3 +111,12 @@ hk_ckm_name(unsigned long mech, char *buf, size_t len)
 	snprintf(buf, len, "CKM_0x%08lx", mech);
 	return buf;
 }
+
+/* Errors that describe the ciphertext rather than the token. */
+int
+hk_ckr_is_data_error(unsigned long rv)
+{
+	return rv == CKR_ENCRYPTED_DATA_INVALID ||
+	    rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_DATA_INVALID ||
+	    rv == CKR_DATA_LEN_RANGE;
+}

@@ -8,8 +8,9 @@
 
 #include <pthread.h>
 #include <libp11.h>
-#include "hk_internal.h"
 #include "hk_ckr.h"
+#include "hk_err.h"
+#include "hk_token.h"
 #include "hk_uri.h"
 
 #define POOL_IDLE_MAX 64
