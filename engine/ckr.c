@@ -66,6 +66,15 @@ hk_ckr_name(unsigned long rv, char *buf, size_t len)
 	return buf;
 }
 
+/* The same, unlisted codes in a buffer of the calling thread's. */
+const char *
+hk_ckr_str(unsigned long rv)
+{
+	static _Thread_local char buf[32];
+
+	return hk_ckr_name(rv, buf, sizeof(buf));
+}
+
 #define CKM(x) { x, #x }
 static const struct {
 	unsigned long mech;
@@ -101,4 +110,13 @@ hk_ckm_name(unsigned long mech, char *buf, size_t len)
 			return ckm_names[i].name;
 	snprintf(buf, len, "CKM_0x%08lx", mech);
 	return buf;
+}
+
+/* Errors that describe the ciphertext rather than the token. */
+int
+hk_ckr_is_data_error(unsigned long rv)
+{
+	return rv == CKR_ENCRYPTED_DATA_INVALID ||
+	    rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_DATA_INVALID ||
+	    rv == CKR_DATA_LEN_RANGE;
 }

@@ -11,12 +11,31 @@
 #include <string.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include "hk_ckr.h"
 #include "hk_internal.h"
-#include "hk_pool.h"
+#include "hk_keyd.h"
+#include "hk_token.h"
 #include "hk_uri.h"
+#include "prov.h"
 
 #define POOL_THREADS_MAX 32
 #define STOP_WAIT_MS 2000
+
+void
+hk_seterr(struct hk_engine *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	hk_vseterr(e->err, sizeof(e->err), fmt, ap);
+	va_end(ap);
+}
+
+const char *
+hk_engine_error(const struct hk_engine *e)
+{
+	return e == NULL ? "out of memory" : e->err;
+}
 
 struct hk_engine *
 hk_engine_new(void)
@@ -30,11 +49,12 @@ hk_engine_new(void)
 		return NULL;
 	}
 	e->pool_cfg.deadline_ms = 2000;
-	atomic_init(&e->sign_ok, 0);
-	atomic_init(&e->sign_failed, 0);
-	atomic_init(&e->decrypt_ok, 0);
-	atomic_init(&e->decrypt_failed, 0);
-	atomic_init(&e->ops_cancelled, 0);
+	e->xport.deadline_ms = e->pool_cfg.deadline_ms;
+	atomic_init(&e->xport.sign_ok, 0);
+	atomic_init(&e->xport.sign_failed, 0);
+	atomic_init(&e->xport.decrypt_ok, 0);
+	atomic_init(&e->xport.decrypt_failed, 0);
+	atomic_init(&e->xport.ops_cancelled, 0);
 	return e;
 }
 
@@ -107,11 +127,11 @@ void
 hk_engine_stats(const struct hk_engine *e, struct hk_stats *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->sign_ok = atomic_load(&e->sign_ok);
-	st->sign_failed = atomic_load(&e->sign_failed);
-	st->decrypt_ok = atomic_load(&e->decrypt_ok);
-	st->decrypt_failed = atomic_load(&e->decrypt_failed);
-	st->ops_cancelled = atomic_load(&e->ops_cancelled);
+	st->sign_ok = atomic_load(&e->xport.sign_ok);
+	st->sign_failed = atomic_load(&e->xport.sign_failed);
+	st->decrypt_ok = atomic_load(&e->xport.decrypt_ok);
+	st->decrypt_failed = atomic_load(&e->xport.decrypt_failed);
+	st->ops_cancelled = atomic_load(&e->xport.ops_cancelled);
 	if (e->p11 != NULL)
 		hk_p11_stats(e->p11, st);
 	if (e->keyd != NULL)
@@ -129,6 +149,7 @@ hk_engine_set_pool(struct hk_engine *e, const struct hk_pool_config *c)
 		e->pool_cfg.queue_max = c->queue_max;
 	if (c->deadline_ms)
 		e->pool_cfg.deadline_ms = c->deadline_ms;
+	e->xport.deadline_ms = e->pool_cfg.deadline_ms;
 }
 
 /* Workers start with the token, after any daemonising fork. */
@@ -150,6 +171,8 @@ start_pool(struct hk_engine *e)
 		hk_seterr(e, "cannot start %u key-operation workers", c->threads);
 		return -1;
 	}
+	e->xport.ops = &hk_pool_xport;
+	e->xport.arg = e->pool;
 	return 0;
 }
 
@@ -433,6 +456,8 @@ hk_engine_use_keyd(struct hk_engine *e, const char *path)
 	e->err[0] = '\0';
 	if ((e->keyd = hk_keyd_new(e, path, e->err, sizeof(e->err))) == NULL)
 		return -1;
+	e->xport.ops = &hk_keyd_xport;
+	e->xport.arg = e->keyd;
 	return hk_engine_keyd_fd(e) >= 0 ? 0 : -1;
 }
 
@@ -454,6 +479,7 @@ load_keyd_key(struct hk_engine *e, const char *uri, X509 *cert)
 		return NULL;
 	}
 	k->e = e;
+	k->xport = &e->xport;
 	if (hk_keyd_open(e->keyd, k, cert, e->err, sizeof(e->err)) != 0) {
 		hk_key_free(k);
 		return NULL;
@@ -498,6 +524,7 @@ hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
 		return NULL;
 	}
 	k->e = e;
+	k->xport = &e->xport;
 	if ((k->uri = canonical_uri(e->p11, k)) == NULL ||
 	    hk_key_make_pkey(k) != 0) {
 		hk_seterr(e, "'%s': cannot make an OpenSSL key for it", uri);
@@ -653,4 +680,42 @@ const char *
 hk_key_warning(const struct hk_key *k)
 {
 	return k->warning;
+}
+
+/* Metrics read for hk.h: the counters are metrics.c's. */
+void
+hk_engine_latency(const struct hk_engine *e, struct hk_latency *out)
+{
+	hk_metrics_read_latency(&e->metrics, out);
+}
+
+void
+hk_engine_faults(const struct hk_engine *e, hk_fault_fn fn, void *arg)
+{
+	hk_metrics_read_faults(&e->metrics, fn, arg);
+}
+
+void
+hk_engine_key_ops(const struct hk_engine *e, hk_keyop_fn fn, void *arg)
+{
+	const struct hk_key *k;
+	uint64_t ok, failed;
+	size_t i;
+
+	for (k = e->keys; k != NULL; k = k->next)
+		for (i = 0; i < HK_KEYOP_N; i++) {
+			ok = atomic_load_explicit(&k->ops.ok[i],
+			    memory_order_relaxed);
+			failed = atomic_load_explicit(&k->ops.failed[i],
+			    memory_order_relaxed);
+			if (ok != 0 || failed != 0)
+				fn(arg, k->uri, k->label, hk_keyop_names[i], ok,
+				    failed);
+		}
+}
+
+const char *
+hk_engine_token_label(const struct hk_engine *e)
+{
+	return e->p11 != NULL ? hk_p11_token_label(e->p11) : "";
 }

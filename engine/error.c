@@ -1,8 +1,8 @@
-/* error.c - the engine's one-line error messages. */
+/* error.c - one-line error messages into a caller's buffer. */
 #include "config.h"
 
 #include <stdio.h>
-#include "hk_internal.h"
+#include "hk_err.h"
 
 void
 hk_vseterr(char *buf, size_t len, const char *fmt, va_list ap)
@@ -18,20 +18,4 @@ hk_fmterr(char *buf, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	hk_vseterr(buf, len, fmt, ap);
 	va_end(ap);
-}
-
-void
-hk_seterr(struct hk_engine *e, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	hk_vseterr(e->err, sizeof(e->err), fmt, ap);
-	va_end(ap);
-}
-
-const char *
-hk_engine_error(const struct hk_engine *e)
-{
-	return e == NULL ? "out of memory" : e->err;
 }

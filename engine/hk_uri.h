@@ -4,9 +4,6 @@
 #include <p11-kit/uri.h>
 P11KitUri *hk_uri_parse(const char *s, char *err, size_t errlen);
 long hk_uri_class(P11KitUri *uri);
-/* The file a pin-source names (a file: URI or an absolute path, RFC 8089
- * forms), pointing into source; NULL when it names no absolute path. */
-const char *hk_pin_source_path(const char *source);
 /* pkcs11:token=T;object=O;id=%XX..;type=TYPE (object, id, type may be
  * NULL/empty); 0, or -1 when it does not fit in size. */
 int hk_uri_format(char *buf, size_t size, const char *token,

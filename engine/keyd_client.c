@@ -33,15 +33,15 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "hk_ckr.h"
 #include "hk_internal.h"
+#include "hk_keyd.h"
 #include "hk_keyd_proto.h"
-#include "hk_pool.h"
 
 #define KD_QUEUE 1024           /* operations waiting or in flight */
 #define KD_SYNC_MS 5000         /* a start-up or reload call's bound */
 #define KD_BACKOFF_MIN 50
 #define KD_BACKOFF_MAX 1000
-#define CKR_ENCRYPTED_DATA_INVALID_VALUE 0x40UL
 
 struct kd_slot {
 	struct hk_op *op;       /* NULL: free */
@@ -61,30 +61,12 @@ struct hk_keyd {
 	char why[HK_ERRLEN];    /* why it is down */
 };
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static uint32_t
 new_id(struct hk_keyd *d)
 {
 	if (++d->next_id == 0)
 		d->next_id = 1;
 	return d->next_id;
-}
-
-static void
-wake(struct hk_op *op)
-{
-	uint64_t one = 1;
-
-	while (write(op->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-		;
 }
 
 /* The op is finished (result set, or failed): tell its job, drop ours. */
@@ -98,7 +80,7 @@ finish(struct kd_slot *s, struct hk_keyd *d)
 		state = HK_OP_RUNNING;
 		atomic_compare_exchange_strong(&op->state, &state, HK_OP_DONE);
 	}
-	wake(op);
+	hk_op_signal(op);
 	hk_op_release(op);
 	if (s->sent)
 		d->nsent--;
@@ -165,7 +147,7 @@ lost(struct hk_keyd *d, const char *why)
 			finish(&d->q[i], d);
 		}
 	d->backoff = KD_BACKOFF_MIN;
-	d->retry_at = now_ms() + d->backoff;
+	d->retry_at = hk_op_now_ms() + d->backoff;
 }
 
 static int
@@ -335,7 +317,7 @@ static int
 await(struct hk_keyd *d, uint32_t id, unsigned char *buf,
     struct hk_keyd_msg *m, char *err, size_t errlen)
 {
-	uint64_t end = now_ms() + KD_SYNC_MS;
+	uint64_t end = hk_op_now_ms() + KD_SYNC_MS;
 	struct pollfd p;
 	int rc;
 
@@ -352,13 +334,13 @@ await(struct hk_keyd *d, uint32_t id, unsigned char *buf,
 		}
 		if (rc < 0)
 			continue;       /* reported above, through d->why */
-		if (now_ms() >= end) {
+		if (hk_op_now_ms() >= end) {
 			lost(d, "no reply in time");
 			continue;
 		}
 		p.fd = d->fd;
 		p.events = POLLIN;
-		(void)poll(&p, 1, (int)(end - now_ms()));
+		(void)poll(&p, 1, (int)(end - hk_op_now_ms()));
 	}
 }
 
@@ -408,7 +390,7 @@ hk_keyd_new(struct hk_engine *e, const char *path, char *err, size_t errlen)
 	if ((d->fd = connect_socket(path, err, errlen)) < 0) {
 		snprintf(d->why, sizeof(d->why), "%s", err);
 		d->backoff = KD_BACKOFF_MIN;
-		d->retry_at = now_ms() + d->backoff;
+		d->retry_at = hk_op_now_ms() + d->backoff;
 	}
 	return d;
 }
@@ -482,9 +464,10 @@ hk_keyd_open(struct hk_keyd *d, struct hk_key *k, X509 *cert, char *err,
 	return 0;
 }
 
-int
-hk_keyd_submit(struct hk_keyd *d, struct hk_op *op)
+static int
+keyd_submit(void *arg, struct hk_op *op)
 {
+	struct hk_keyd *d = arg;
 	size_t i;
 
 	if (d->fd < 0 || d->nused >= KD_QUEUE) {
@@ -504,12 +487,12 @@ hk_keyd_submit(struct hk_keyd *d, struct hk_op *op)
 }
 
 /* Synchronous signature or raw decryption (outside an async job). */
-int
-hk_keyd_sign_sync(struct hk_keyd *d, const struct hk_key *k,
-    enum hk_mech mech, int md_nid, int saltlen, const unsigned char *in,
-    size_t inlen, unsigned char *sig, size_t *siglen, char *err,
-    size_t errlen)
+static int
+keyd_sign(void *arg, const struct hk_key *k, enum hk_mech mech, int md_nid,
+    int saltlen, const unsigned char *in, size_t inlen, unsigned char *sig,
+    size_t *siglen, char *err, size_t errlen)
 {
+	struct hk_keyd *d = arg;
 	unsigned char buf[HK_KEYD_MAX_MSG];
 	struct hk_keyd_msg req, rep;
 	struct hk_op op;
@@ -543,10 +526,11 @@ hk_keyd_sign_sync(struct hk_keyd *d, const struct hk_key *k,
 	return rc;
 }
 
-unsigned long
-hk_keyd_decrypt_sync(struct hk_keyd *d, const struct hk_key *k,
-    const unsigned char *in, size_t inlen, unsigned char *out, size_t outlen)
+static unsigned long
+keyd_decrypt_raw(void *arg, const struct hk_key *k, const unsigned char *in,
+    size_t inlen, unsigned char *out, size_t outlen)
 {
+	struct hk_keyd *d = arg;
 	unsigned char buf[HK_KEYD_MAX_MSG];
 	struct hk_keyd_msg req, rep;
 	char err[HK_ERRLEN];
@@ -570,6 +554,12 @@ hk_keyd_decrypt_sync(struct hk_keyd *d, const struct hk_key *k,
 	return rv;
 }
 
+const struct hk_xport_ops hk_keyd_xport = {
+	.submit = keyd_submit,
+	.sign = keyd_sign,
+	.decrypt_raw = keyd_decrypt_raw,
+};
+
 int
 hk_engine_keyd_fd(const struct hk_engine *e)
 {
@@ -582,7 +572,7 @@ hk_engine_keyd_tick(struct hk_engine *e)
 {
 	struct hk_keyd *d = e->keyd;
 	char err[HK_ERRLEN];
-	uint64_t now = now_ms();
+	uint64_t now = hk_op_now_ms();
 	struct hk_key *k;
 	size_t i;
 
@@ -608,7 +598,7 @@ hk_engine_keyd_tick(struct hk_engine *e)
 		if (hk_keyd_open(d, k, NULL, err, sizeof(err)) != 0) {
 			if (d->fd >= 0)
 				lost(d, err);
-			d->retry_at = now_ms() + KD_BACKOFF_MAX;
+			d->retry_at = hk_op_now_ms() + KD_BACKOFF_MAX;
 			return;
 		}
 	d->recoveries++;

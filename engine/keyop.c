@@ -9,8 +9,9 @@
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include "hk_ckr.h"
 #include "hk_internal.h"
-#include "hk_pool.h"
+#include "hk_token.h"
 
 struct hk_pending {
 	struct hk_op *op;
@@ -76,9 +77,9 @@ submit(struct hk_key *k, struct hk_op *op, enum hk_keyop count_as,
 		free(ko);
 		hk_keyop_count(&k->ops, count_as, 0);
 		if (decrypt)
-			atomic_fetch_add(&k->e->decrypt_failed, 1);
+			atomic_fetch_add(&k->e->xport.decrypt_failed, 1);
 		else
-			atomic_fetch_add(&k->e->sign_failed, 1);
+			atomic_fetch_add(&k->e->xport.sign_failed, 1);
 		hk_fmterr(err, errlen, "key-operation queue full");
 		return HK_KEYOP_BUSY;
 	}
@@ -233,9 +234,9 @@ count(struct hk_pending *ko, int ok)
 	ko->counted = 1;
 	hk_keyop_count(&ko->k->ops, ko->count_as, ok);
 	if (ko->decrypt)
-		atomic_fetch_add(ok ? &e->decrypt_ok : &e->decrypt_failed, 1);
+		atomic_fetch_add(ok ? &e->xport.decrypt_ok : &e->xport.decrypt_failed, 1);
 	else
-		atomic_fetch_add(ok ? &e->sign_ok : &e->sign_failed, 1);
+		atomic_fetch_add(ok ? &e->xport.sign_ok : &e->xport.sign_failed, 1);
 }
 
 int
@@ -256,7 +257,7 @@ hk_keyop_result(struct hk_pending *ko, unsigned char *out, size_t *outlen,
 		}
 	}
 	if (ko->decrypt && op->rv != 0) {
-		int data = hk_p11_rv_is_data_error(op->rv);
+		int data = hk_ckr_is_data_error(op->rv);
 
 		/* Raw RSA judges no padding: only the number's range. */
 		count(ko, data);

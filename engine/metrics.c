@@ -7,7 +7,6 @@
 
 #include <math.h>
 #include <time.h>
-#include "hk_internal.h"
 #include "hk_ckr.h"
 #include "hk_metrics.h"
 
@@ -129,41 +128,4 @@ hk_keyop_count(struct hk_keyop_counts *c, enum hk_keyop op, int ok)
 {
 	atomic_fetch_add_explicit(ok ? &c->ok[op] : &c->failed[op], 1,
 	    memory_order_relaxed);
-}
-
-void
-hk_engine_latency(const struct hk_engine *e, struct hk_latency *out)
-{
-	hk_metrics_read_latency(&e->metrics, out);
-}
-
-void
-hk_engine_faults(const struct hk_engine *e, hk_fault_fn fn, void *arg)
-{
-	hk_metrics_read_faults(&e->metrics, fn, arg);
-}
-
-void
-hk_engine_key_ops(const struct hk_engine *e, hk_keyop_fn fn, void *arg)
-{
-	const struct hk_key *k;
-	uint64_t ok, failed;
-	size_t i;
-
-	for (k = e->keys; k != NULL; k = k->next)
-		for (i = 0; i < HK_KEYOP_N; i++) {
-			ok = atomic_load_explicit(&k->ops.ok[i],
-			    memory_order_relaxed);
-			failed = atomic_load_explicit(&k->ops.failed[i],
-			    memory_order_relaxed);
-			if (ok != 0 || failed != 0)
-				fn(arg, k->uri, k->label, hk_keyop_names[i], ok,
-				    failed);
-		}
-}
-
-const char *
-hk_engine_token_label(const struct hk_engine *e)
-{
-	return e->p11 != NULL ? hk_p11_token_label(e->p11) : "";
 }

@@ -19,14 +19,6 @@
 #include <openssl/param_build.h>
 #include "p11_internal.h"
 
-const char *
-hk_p11_ckr(CK_RV rv)
-{
-	static _Thread_local char buf[32];
-
-	return hk_ckr_name(rv, buf, sizeof(buf));
-}
-
 uint64_t
 hk_now_ms(void)
 {
@@ -255,14 +247,14 @@ hk_p11_login(struct hk_p11 *p, char *err, size_t errlen)
 		if (rv != CKR_OK) {
 			hk_metrics_fault(p->metrics, rv);
 			hk_fmterr(err, errlen, "token '%s': C_OpenSession: %s",
-			    p->label, hk_p11_ckr(rv));
+			    p->label, hk_ckr_str(rv));
 			return rv;
 		}
 		p->have_control = 1;
 	}
 	if ((rv = p->f->C_GetTokenInfo(p->slot_id, &ti)) != CKR_OK) {
 		hk_fmterr(err, errlen, "token '%s': C_GetTokenInfo: %s",
-		    p->label, hk_p11_ckr(rv));
+		    p->label, hk_ckr_str(rv));
 		return rv;
 	}
 	if (!(ti.flags & CKF_LOGIN_REQUIRED))
@@ -301,7 +293,7 @@ hk_p11_login(struct hk_p11 *p, char *err, size_t errlen)
 		atomic_store(&p->login_blocked, 1);
 	if (rv != CKR_OK)
 		hk_fmterr(err, errlen, "token '%s': C_Login: %s (not retried)",
-		    p->label, hk_p11_ckr(rv));
+		    p->label, hk_ckr_str(rv));
 	return rv;
 }
 
@@ -751,7 +743,7 @@ hk_p11_find_keys(struct hk_p11 *p, const char *s, X509 *cert,
 	p11_kit_uri_free(uri);
 	if (rv != CKR_OK) {
 		hk_fmterr(err, errlen, "token '%s': C_FindObjects: %s",
-		    p->label, hk_p11_ckr(rv));
+		    p->label, hk_ckr_str(rv));
 		return -1;
 	}
 	if (count == 0)
@@ -826,7 +818,7 @@ hk_p11_find_cert(struct hk_p11 *p, const char *s, unsigned char **der,
 	p11_kit_uri_free(uri);
 	if (rv != CKR_OK)
 		hk_fmterr(err, errlen, "token '%s': reading certificate '%s': "
-		    "%s", p->label, s, hk_p11_ckr(rv));
+		    "%s", p->label, s, hk_ckr_str(rv));
 	else if (n != 1)
 		hk_fmterr(err, errlen, "%s certificate matches '%s' on token "
 		    "'%s'", n == 0 ? "no" : "more than one", s, p->label);

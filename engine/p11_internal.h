@@ -8,8 +8,9 @@
 
 #include <pthread.h>
 #include <libp11.h>
-#include "hk_internal.h"
 #include "hk_ckr.h"
+#include "hk_err.h"
+#include "hk_token.h"
 #include "hk_uri.h"
 
 #define POOL_IDLE_MAX 64
@@ -60,7 +61,6 @@ struct hk_p11 {
 	    session_retries;
 };
 
-const char *hk_p11_ckr(CK_RV rv);
 uint64_t hk_now_ms(void);
 void hk_p11_log(struct hk_p11 *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

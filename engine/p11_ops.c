@@ -104,19 +104,12 @@ struct op {
 	size_t *outlen;
 };
 
-/* The engine's metrics for this operation's key. */
-static struct hk_metrics *
-op_metrics(const struct op *o)
-{
-	return o->key->e != NULL ? &o->key->e->metrics : NULL;
-}
-
 /* The init and the operation are timed together: that is the token's
  * share of a handshake, whichever of the two it spends its time in. */
 static CK_RV
-op_once(struct op *o, CK_SESSION_HANDLE s)
+op_once(struct hk_p11 *p, struct op *o, CK_SESSION_HANDLE s)
 {
-	struct hk_metrics *m = op_metrics(o);
+	struct hk_metrics *m = p->metrics;
 	CK_ULONG len = *o->outlen;
 	uint64_t t0 = hk_mono_ns();
 	CK_RV rv;
@@ -154,9 +147,9 @@ attempt(struct hk_p11 *p, struct op *o, int *retry)
 	*retry = 0;
 	rv = session_get(p, &s);
 	if ((have = rv == CKR_OK))
-		rv = op_once(o, s);
-	if (rv != CKR_OK && op_metrics(o) != NULL)
-		hk_metrics_fault(op_metrics(o), rv);
+		rv = op_once(p, o, s);
+	if (rv != CKR_OK && p->metrics != NULL)
+		hk_metrics_fault(p->metrics, rv);
 	fault = hk_p11_classify(rv);
 	session_done(p, s, have, fault == HK_FAULT_SESSION ||
 	    (fault == HK_FAULT_DOWN && rv != CKR_TOKEN_NOT_PRESENT));
@@ -243,7 +236,7 @@ hk_p11_sign(struct hk_p11 *p, const struct hk_key *k, enum hk_mech mech,
 	}
 	if ((rv = run_op(p, &o)) != CKR_OK) {
 		hk_fmterr(err, errlen, "token '%s': C_Sign: %s", p->label,
-		    hk_p11_ckr(rv));
+		    hk_ckr_str(rv));
 		return -1;
 	}
 	return 0;
@@ -272,11 +265,3 @@ hk_p11_decrypt_raw(struct hk_p11 *p, const struct hk_key *k,
 	return rv;
 }
 
-/* Errors that describe the ciphertext rather than the token. */
-int
-hk_p11_rv_is_data_error(unsigned long rv)
-{
-	return rv == CKR_ENCRYPTED_DATA_INVALID ||
-	    rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_DATA_INVALID ||
-	    rv == CKR_DATA_LEN_RANGE;
-}

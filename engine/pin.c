@@ -13,10 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
-#include "hk_internal.h"
-#include "hk_uri.h"
-
-#define PIN_MAX 256
+#include "hk_err.h"
+#include "hk_pin.h"
 
 struct hk_pin {
 	size_t len;
@@ -81,30 +79,34 @@ hk_pin_value(const struct hk_pin *pin, size_t *len)
 	return pin->value;
 }
 
-/* The file must be ours (or root's) and closed to group and others. */
-static int
-check_secrecy(int fd, const char *path, char *err, size_t errlen)
+/*
+ * Checked on the open descriptor, so the file checked is the file read.
+ * Root may own it: a root-owned mode 0600 file is readable only by root.
+ */
+int
+hk_secret_check(int fd, const char *what, const char *path, char *err,
+    size_t errlen)
 {
 	struct stat st;
 
 	if (fstat(fd, &st) != 0) {
-		hk_fmterr(err, errlen, "PIN file '%s': %s", path,
+		hk_fmterr(err, errlen, "%s %s: fstat: %s", what, path,
 		    strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		hk_fmterr(err, errlen, "PIN file '%s': not a regular file",
-		    path);
+		hk_fmterr(err, errlen, "%s %s: not a regular file", what, path);
 		return -1;
 	}
 	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		hk_fmterr(err, errlen, "PIN file '%s': owned by uid %u, "
-		    "not by this user or root", path, (unsigned)st.st_uid);
+		hk_fmterr(err, errlen, "%s %s: owned by uid %lu, not by the "
+		    "current user (uid %lu) or root", what, path,
+		    (unsigned long)st.st_uid, (unsigned long)geteuid());
 		return -1;
 	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		hk_fmterr(err, errlen, "PIN file '%s': mode %04o gives access "
-		    "to group or others; chmod 600 it", path,
+		hk_fmterr(err, errlen, "%s %s: group or other permission bits "
+		    "set (mode %04o; chmod 600)", what, path,
 		    (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
@@ -116,7 +118,7 @@ static int
 read_first_line(int fd, struct hk_pin *pin, const char *path, char *err,
     size_t errlen)
 {
-	size_t room = pin->pagesize - sizeof(*pin) - 1, got = 0;
+	size_t room = pin->pagesize - sizeof(*pin) - 1, got = 0, len;
 	ssize_t n;
 
 	while (got < room) {
@@ -124,7 +126,7 @@ read_first_line(int fd, struct hk_pin *pin, const char *path, char *err,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			hk_fmterr(err, errlen, "PIN file '%s': %s", path,
+			hk_fmterr(err, errlen, "PIN file %s: read: %s", path,
 			    strerror(errno));
 			return -1;
 		}
@@ -132,20 +134,26 @@ read_first_line(int fd, struct hk_pin *pin, const char *path, char *err,
 			break;
 		got += (size_t)n;
 	}
-	/* The first line ends at CR or LF.  (Not strcspn(): it stops at a
-	 * NUL too, and would take the text before it as a shorter PIN.) */
-	for (pin->len = 0; pin->len < got && pin->value[pin->len] != '\r' &&
-	    pin->value[pin->len] != '\n'; pin->len++)
-		;
-	OPENSSL_cleanse(pin->value + pin->len, got - pin->len);
-	pin->value[pin->len] = '\0';
-	if (pin->len == 0) {
-		hk_fmterr(err, errlen, "PIN file '%s': empty first line", path);
+	/* The line ends at CR or LF only: a NUL inside it is refused, not
+	 * taken as its end. */
+	for (len = 0; len < got; len++)
+		if (pin->value[len] == '\n' || pin->value[len] == '\r')
+			break;
+	OPENSSL_cleanse(pin->value + len, got - len);
+	if (memchr(pin->value, '\0', len) != NULL) {
+		OPENSSL_cleanse(pin->value, len);
+		hk_fmterr(err, errlen, "PIN file %s: contains a NUL byte", path);
 		return -1;
 	}
-	if (pin->len > PIN_MAX || memchr(pin->value, '\0', pin->len)) {
-		hk_fmterr(err, errlen, "PIN file '%s': PIN longer than %d bytes "
-		    "or not text", path, PIN_MAX);
+	pin->len = len;
+	pin->value[len] = '\0';
+	if (len == 0) {
+		hk_fmterr(err, errlen, "PIN file %s: empty first line", path);
+		return -1;
+	}
+	if (len > HK_PIN_MAX) {
+		hk_fmterr(err, errlen, "PIN file %s: PIN longer than %d bytes",
+		    path, HK_PIN_MAX);
 		return -1;
 	}
 	return 0;
@@ -159,11 +167,11 @@ hk_pin_read_file(const char *path, char *err, size_t errlen)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		hk_fmterr(err, errlen, "PIN file '%s': %s", path,
+		hk_fmterr(err, errlen, "PIN file %s: %s", path,
 		    strerror(errno));
 		return NULL;
 	}
-	if (check_secrecy(fd, path, err, errlen) != 0)
+	if (hk_secret_check(fd, "PIN file", path, err, errlen) != 0)
 		goto err;
 	if ((pin = pin_alloc(err, errlen)) == NULL)
 		goto err;
@@ -175,6 +183,21 @@ err:
 	hk_pin_free(pin);
 	close(fd);
 	return NULL;
+}
+
+const char *
+hk_pin_source_path(const char *source)
+{
+	const char *path = source;
+
+	if (strncmp(path, "file://", 7) == 0) {
+		path += 7;
+		if (strncmp(path, "localhost/", 10) == 0)
+			path += 9;
+	} else if (strncmp(path, "file:", 5) == 0) {
+		path += 5;
+	}
+	return path[0] == '/' ? path : NULL;
 }
 
 /* RFC 7512 pin-source: a file: URI or an absolute path (RFC 8089 forms). */

@@ -8,12 +8,8 @@
  * worker has finished.  The job never calls the module itself: 3.0 job
  * stacks are small, unguarded heap blocks.
  *
- * Ownership: an op has two references, the job's and the pool's (queue,
- * then worker).  Either side may drop first; the last one frees the op and
- * closes its own dup of the eventfd, so a late completion only ever writes
- * to an eventfd object nobody reads, never to a reused descriptor.  States:
- * queued -> running -> done, or -> abandoned when the job stops waiting
- * (deadline, cancellation); a worker skips abandoned or expired ops.
+ * The pool is the in-process transport (hk_xport.h): op.c holds an op's
+ * life and references; a worker skips abandoned or expired ops.
  */
 #include "config.h"
 
@@ -23,8 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "hk_internal.h"
-#include "hk_pool.h"
+#include "hk_token.h"
 
 /* A worker's own wake-up, so the pool can choose which worker runs next. */
 struct hk_worker {
@@ -52,38 +47,6 @@ struct hk_pool {
 	atomic_size_t busy;         /* workers inside the token */
 	atomic_uint_fast64_t rejected, expired;
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-op_unref(struct hk_op *op)
-{
-	if (atomic_fetch_sub(&op->refs, 1) != 1)
-		return;
-	if (op->efd >= 0)
-		close(op->efd);
-	OPENSSL_cleanse(op->out, sizeof(op->out));
-	free(op);
-}
-
-/* Wake the job: eventfd counters add, so any number of writes is fine. */
-static void
-op_signal(struct hk_op *op)
-{
-	uint64_t one = 1;
-	ssize_t n;
-
-	do
-		n = write(op->efd, &one, sizeof(one));
-	while (n < 0 && errno == EINTR);
-}
 
 static void
 inflight_remove(struct hk_pool *p, struct hk_op *op)
@@ -174,13 +137,13 @@ worker(void *arg)
 			expected = HK_OP_RUNNING;
 			if (atomic_compare_exchange_strong(&op->state,
 			    &expected, HK_OP_DONE))
-				op_signal(op);
+				hk_op_signal(op);
 		}
 		pthread_mutex_lock(&p->lock);
 		inflight_remove(p, op);
 		p->busy_or_queued--;
 		pthread_mutex_unlock(&p->lock);
-		op_unref(op);
+		hk_op_release(op);
 		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -199,13 +162,13 @@ monitor(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->stop) {
-		now = now_ms();
+		now = hk_op_now_ms();
 		for (op = p->inflight; op != NULL; op = op->inflight_next) {
 			if (atomic_load(&op->expired) || now < op->deadline_ms)
 				continue;
 			atomic_store(&op->expired, 1);
 			atomic_fetch_add(&p->expired, 1);
-			op_signal(op);
+			hk_op_signal(op);
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50 * 1000000L;
@@ -277,10 +240,10 @@ hk_pool_free(struct hk_pool *p, unsigned wait_ms)
 	while ((op = p->head) != NULL) {
 		p->head = op->next;
 		atomic_store(&op->expired, 1);
-		op_signal(op);
+		hk_op_signal(op);
 		inflight_remove(p, op);
 		p->busy_or_queued--;
-		op_unref(op);
+		hk_op_release(op);
 	}
 	p->tail = NULL;
 	for (i = 0; i < p->nstarted; i++)
@@ -312,23 +275,6 @@ hk_pool_free(struct hk_pool *p, unsigned wait_ms)
 	return 0;
 }
 
-struct hk_op *
-hk_op_new(int efd, unsigned deadline_ms)
-{
-	struct hk_op *op = calloc(1, sizeof(*op));
-
-	if (op == NULL)
-		return NULL;
-	if ((op->efd = dup(efd)) < 0) {
-		free(op);
-		return NULL;
-	}
-	atomic_init(&op->refs, 2);
-	atomic_init(&op->state, HK_OP_QUEUED);
-	op->deadline_ms = now_ms() + deadline_ms;
-	return op;
-}
-
 /*
  * Queue an op; the pool takes its reference.  -1 when every worker is busy
  * and max_depth ops already wait: the handshake fails now rather than
@@ -358,26 +304,6 @@ hk_pool_submit(struct hk_pool *p, struct hk_op *op)
 	return 0;
 }
 
-/* The job stops waiting: from now on the op's result is nobody's. */
-void
-hk_op_abandon(struct hk_op *op)
-{
-	int expected = HK_OP_QUEUED;
-
-	if (!atomic_compare_exchange_strong(&op->state, &expected,
-	    HK_OP_ABANDONED)) {
-		expected = HK_OP_RUNNING;
-		atomic_compare_exchange_strong(&op->state, &expected,
-		    HK_OP_ABANDONED);
-	}
-}
-
-void
-hk_op_release(struct hk_op *op)
-{
-	op_unref(op);
-}
-
 void
 hk_pool_stats(struct hk_pool *p, struct hk_stats *st)
 {
@@ -389,3 +315,37 @@ hk_pool_stats(struct hk_pool *p, struct hk_stats *st)
 	st->ops_rejected = atomic_load(&p->rejected);
 	st->ops_expired = atomic_load(&p->expired);
 }
+
+/* The in-process transport: the pool's workers, or for a caller outside
+ * an async job the token layer on the caller's thread. */
+static int
+pool_submit(void *arg, struct hk_op *op)
+{
+	return hk_pool_submit(arg, op);
+}
+
+static int
+pool_sign(void *arg, const struct hk_key *k, enum hk_mech mech, int md_nid,
+    int saltlen, const unsigned char *in, size_t inlen, unsigned char *sig,
+    size_t *siglen, char *err, size_t errlen)
+{
+	struct hk_pool *p = arg;
+
+	return hk_p11_sign(p->p11, k, mech, md_nid, saltlen, in, inlen, sig,
+	    siglen, err, errlen);
+}
+
+static unsigned long
+pool_decrypt_raw(void *arg, const struct hk_key *k, const unsigned char *in,
+    size_t inlen, unsigned char *out, size_t outlen)
+{
+	struct hk_pool *p = arg;
+
+	return hk_p11_decrypt_raw(p->p11, k, in, inlen, out, outlen);
+}
+
+const struct hk_xport_ops hk_pool_xport = {
+	.submit = pool_submit,
+	.sign = pool_sign,
+	.decrypt_raw = pool_decrypt_raw,
+};

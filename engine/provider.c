@@ -161,3 +161,24 @@ hk_provider_unregister(void)
 	}
 	pthread_mutex_unlock(&reg_lock);
 }
+
+/* The provider's import takes the reference; the public parts come with it. */
+int
+hk_key_make_pkey(struct hk_key *k)
+{
+	const char *type = k->type == EVP_PKEY_RSA ? "RSA" : "EC";
+	struct hk_key *ref = k;
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_octet_string(HK_PARAM_KEY_REF, &ref, sizeof(ref)),
+		OSSL_PARAM_END
+	};
+	EVP_PKEY_CTX *ctx;
+	int ok;
+
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, type,
+	    "provider=" HK_PROVIDER_NAME);
+	ok = ctx != NULL && EVP_PKEY_fromdata_init(ctx) > 0 &&
+	    EVP_PKEY_fromdata(ctx, &k->pkey, EVP_PKEY_KEYPAIR, params) > 0;
+	EVP_PKEY_CTX_free(ctx);
+	return ok ? 0 : -1;
+}

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include "hk_internal.h"
+#include "hk_key.h"
 
 static int
 mgf1_xor(unsigned char *out, size_t len, const unsigned char *seed,

@@ -60,7 +60,7 @@ hk_p11_mark_down(struct hk_p11 *p, const char *what, CK_RV rv)
 	atomic_fetch_add(&p->down_events, 1);
 	p->down_since_ms = hk_now_ms();
 	hk_p11_log(p, "token '%s' is down (%s: %s); handshakes fail until it "
-	    "is back", p->label, what, hk_p11_ckr(rv));
+	    "is back", p->label, what, hk_ckr_str(rv));
 	pthread_mutex_lock(&p->plock);
 	pthread_cond_signal(&p->pwake);
 	pthread_mutex_unlock(&p->plock);
@@ -190,7 +190,7 @@ reinitialise(struct hk_p11 *p, char *err, size_t errlen)
 		if ((rv = refind_locked(p, p->keys[i])) != CKR_OK)
 			hk_fmterr(err, errlen, "token '%s': key '%s' not found "
 			    "again: %s", p->label, p->keys[i]->label,
-			    hk_p11_ckr(rv));
+			    hk_ckr_str(rv));
 	pthread_mutex_unlock(&p->lock);
 	return rv == CKR_OK ? 0 : -1;
 }

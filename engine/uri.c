@@ -7,7 +7,8 @@
 
 #include <stdio.h>
 #include <string.h>
-#include "hk_internal.h"
+#include "hk.h"
+#include "hk_err.h"
 #include "hk_uri.h"
 
 P11KitUri *
@@ -58,21 +59,6 @@ hk_uri_class(P11KitUri *uri)
 		return -1;
 	memcpy(&c, a->pValue, sizeof(c));
 	return (long)c;
-}
-
-const char *
-hk_pin_source_path(const char *source)
-{
-	const char *path = source;
-
-	if (strncmp(path, "file://", 7) == 0) {
-		path += 7;
-		if (strncmp(path, "localhost/", 10) == 0)
-			path += 9;
-	} else if (strncmp(path, "file:", 5) == 0) {
-		path += 5;
-	}
-	return path[0] == '/' ? path : NULL;
 }
 
 int

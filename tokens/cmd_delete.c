@@ -110,7 +110,7 @@ delete_destroy(struct tok_p11 *p, const struct victims *v)
 		rv = p->fl->C_DestroyObject(p->session, v->h[i]);
 		if (rv != CKR_OK) {
 			tok_err("%s: C_DestroyObject: %s", uri,
-			    tok_ckr_name(rv));
+			    hk_ckr_str(rv));
 			return -1;
 		}
 		printf("deleted %s\n", uri);

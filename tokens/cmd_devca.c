@@ -126,6 +126,7 @@ end:
 static int
 ca_load_key(struct ca *ca)
 {
+	char err[HK_ERRLEN];
 	FILE *f = NULL;
 	int fd;
 
@@ -134,10 +135,14 @@ ca_load_key(struct ca *ca)
 		tok_err_errno("%s", ca->key_path);
 		return -1;
 	}
-	if (tok_check_secrecy(fd, ca->key_path) == -1 ||
-	    (f = fdopen(fd, "r")) == NULL) {
-		if (f == NULL)
-			tok_err_errno("%s", ca->key_path);
+	if (hk_secret_check(fd, "key file", ca->key_path, err,
+	    sizeof(err)) == -1) {
+		tok_err("%s", err);
+		close(fd);
+		return -1;
+	}
+	if ((f = fdopen(fd, "r")) == NULL) {
+		tok_err_errno("%s", ca->key_path);
 		close(fd);
 		return -1;
 	}

@@ -146,7 +146,7 @@ keygen_check_mech(struct tok_p11 *p, const struct tok_key_type *kt)
 	}
 	if (rv != CKR_OK) {
 		tok_err("token '%s': C_GetMechanismInfo(%s): %s", tl, mn,
-		    tok_ckr_name(rv));
+		    hk_ckr_str(rv));
 		return -1;
 	}
 	if (!(mi.flags & CKF_GENERATE_KEY_PAIR)) {
@@ -242,7 +242,7 @@ keygen_generate(struct tok_p11 *p, const struct tok_key_type *kt,
 	    sizeof(priv) / sizeof(priv[0]), &hpub, &hpriv);
 	if (rv != CKR_OK) {
 		tok_err("token '%s': C_GenerateKeyPair (%s): %s",
-		    tok_p11_label(p), kt->name, tok_ckr_name(rv));
+		    tok_p11_label(p), kt->name, hk_ckr_str(rv));
 		return -1;
 	}
 	return 0;

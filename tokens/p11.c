@@ -60,7 +60,7 @@ tok_p11_libp11_err(const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	if (rv != CKR_OK)
-		tok_err("%s: %s", what, tok_ckr_name(rv));
+		tok_err("%s: %s", what, hk_ckr_str(rv));
 	else
 		tok_err("%s failed", what);
 }
@@ -85,7 +85,7 @@ p11_dlopen(struct tok_p11 *p)
 	rv = get(&p->fl);
 	if (rv != CKR_OK || p->fl == NULL) {
 		tok_err("module %s: C_GetFunctionList: %s", p->module,
-		    tok_ckr_name(rv));
+		    hk_ckr_str(rv));
 		p->fl = NULL;
 		return -1;
 	}
@@ -209,7 +209,7 @@ tok_p11_load(struct tok_p11 *p, const char *module)
 			p11_softhsm_where(where, sizeof(where));
 		tok_err("module %s: C_Initialize%s%s%s", p->module,
 		    rv != CKR_OK ? ": " : " failed",
-		    rv != CKR_OK ? tok_ckr_name(rv) : "", where);
+		    rv != CKR_OK ? hk_ckr_str(rv) : "", where);
 		return -1;
 	}
 	p->loaded = 1;
@@ -276,15 +276,19 @@ tok_p11_find_token(struct tok_p11 *p, const char *label)
 int
 tok_p11_login(struct tok_p11 *p, const char *pin_file, int rw)
 {
-	char pin[TOK_PIN_MAX + 1];
+	char err[HK_ERRLEN];
+	struct hk_pin *pin;
+	size_t len;
 	int r;
 
-	if (tok_pin_read(pin_file, pin, sizeof(pin)) == -1)
+	if ((pin = hk_pin_read_file(pin_file, err, sizeof(err))) == NULL) {
+		tok_err("%s", err);
 		return -1;
+	}
 	r = PKCS11_open_session(p->slot, rw);
 	if (r == 0) {
 		ERR_clear_error();
-		r = PKCS11_login(p->slot, 0, pin);
+		r = PKCS11_login(p->slot, 0, hk_pin_value(pin, &len));
 		if (r != 0)
 			tok_p11_libp11_err("token '%s': C_Login",
 			    p->slot->token->label);
@@ -292,7 +296,7 @@ tok_p11_login(struct tok_p11 *p, const char *pin_file, int rw)
 		tok_err("token '%s': cannot open a session",
 		    p->slot->token->label);
 	}
-	tok_pin_wipe(pin, sizeof(pin));
+	hk_pin_free(pin);
 	return r == 0 ? 0 : -1;
 }
 
@@ -308,7 +312,7 @@ tok_p11_session(struct tok_p11 *p, int rw)
 	if (rv != CKR_OK) {
 		p->session = CK_INVALID_HANDLE;
 		tok_err("token '%s': C_OpenSession: %s", p->slot->token->label,
-		    tok_ckr_name(rv));
+		    hk_ckr_str(rv));
 		return -1;
 	}
 	return 0;
@@ -405,7 +409,7 @@ tok_p11_find(struct tok_p11 *p, CK_ATTRIBUTE *tmpl, CK_ULONG n,
 	*count = 0;
 	rv = p->fl->C_FindObjectsInit(p->session, tmpl, n);
 	if (rv != CKR_OK) {
-		tok_err("C_FindObjectsInit: %s", tok_ckr_name(rv));
+		tok_err("C_FindObjectsInit: %s", hk_ckr_str(rv));
 		return -1;
 	}
 	do {
@@ -416,7 +420,7 @@ tok_p11_find(struct tok_p11 *p, CK_ATTRIBUTE *tmpl, CK_ULONG n,
 	} while (rv == CKR_OK && got > 0 && *count < max);
 	p->fl->C_FindObjectsFinal(p->session);
 	if (rv != CKR_OK) {
-		tok_err("C_FindObjects: %s", tok_ckr_name(rv));
+		tok_err("C_FindObjects: %s", hk_ckr_str(rv));
 		return -1;
 	}
 	return 0;
@@ -495,7 +499,7 @@ tok_p11_get_ulong(struct tok_p11 *p, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE t,
 
 	if (rv != CKR_OK || a.ulValueLen != sizeof(*v)) {
 		tok_err("token '%s': C_GetAttributeValue(0x%lx): %s",
-		    tok_p11_label(p), (unsigned long)t, tok_ckr_name(rv));
+		    tok_p11_label(p), (unsigned long)t, hk_ckr_str(rv));
 		return -1;
 	}
 	return 0;

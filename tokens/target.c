@@ -5,43 +5,27 @@
  * pkcs11: URI naming a key.  A URI may carry module-path and pin-source
  * (RFC 7512); each must agree with --module / --pin-file rather than
  * silently win over it.  pin-value is refused: a PIN never sits on a
- * command line.
+ * command line.  Also: hex ids from the command line, and URIs for output
+ * (formatted by the engine's hk_uri_format, engine/uri.c).
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "hk_uri.h"
 #include "tok.h"
 
+/* The engine's parser: the same rules as hsmtls-server's key URIs. */
 static P11KitUri *
 target_parse(const char *s)
 {
-	P11KitUri *uri = p11_kit_uri_new();
-	int rc;
+	char err[HK_ERRLEN];
+	P11KitUri *uri;
 
-	if (uri == NULL) {
-		tok_err("out of memory");
-		return NULL;
-	}
-	rc = p11_kit_uri_parse(s, P11_KIT_URI_FOR_ANY, uri);
-	if (rc != P11_KIT_URI_OK) {
-		tok_err("PKCS#11 URI '%s': %s", s, p11_kit_uri_message(rc));
-		goto err;
-	}
-	if (p11_kit_uri_get_pin_value(uri) != NULL) {
-		tok_err("PKCS#11 URI '%s': pin-value is refused (a PIN never "
-		    "sits on a command line); use pin-source or --pin-file", s);
-		goto err;
-	}
-	if (p11_kit_uri_any_unrecognized(uri)) {
-		tok_err("PKCS#11 URI '%s': unrecognized attribute", s);
-		goto err;
-	}
+	if ((uri = hk_uri_parse(s, err, sizeof(err))) == NULL)
+		tok_err("%s", err);
 	return uri;
-err:
-	p11_kit_uri_free(uri);
-	return NULL;
 }
 
 /* A plain label becomes a URI that matches that token label only. */
@@ -153,4 +137,65 @@ tok_target_free(struct tok_target *t)
 	if (t->uri != NULL)
 		p11_kit_uri_free(t->uri);
 	t->uri = NULL;
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* "01ab" (an optional "0x" prefix and ':' separators allowed) -> bytes */
+int
+tok_hex_decode(const char *hex, unsigned char *out, size_t size, size_t *len)
+{
+	const char *arg = hex;
+	size_t n = 0;
+	int hi, lo;
+
+	if (strncmp(hex, "0x", 2) == 0 || strncmp(hex, "0X", 2) == 0)
+		hex += 2;
+	while (*hex != '\0') {
+		if (*hex == ':') {
+			hex++;
+			continue;
+		}
+		hi = hex_value(hex[0]);
+		lo = hi < 0 ? -1 : hex_value(hex[1]);
+		if (lo < 0) {
+			tok_err("id '%s': want pairs of hex digits", arg);
+			return -1;
+		}
+		if (n == size) {
+			tok_err("id '%s' is longer than %zu bytes", arg,
+			    size);
+			return -1;
+		}
+		out[n++] = (unsigned char)(hi << 4 | lo);
+		hex += 2;
+	}
+	if (n == 0) {
+		tok_err("id '%s' is empty", arg);
+		return -1;
+	}
+	*len = n;
+	return 0;
+}
+
+/* pkcs11:token=T;object=O;id=%XX..;type=TYPE  (object/id may be absent);
+ * the engine's formatter, so the server names keys the same way. */
+int
+tok_uri(char *buf, size_t size, const char *token, const char *object,
+    const unsigned char *id, size_t id_len, const char *type)
+{
+	if (hk_uri_format(buf, size, token, object, id, id_len, type) == 0)
+		return 0;
+	tok_err("PKCS#11 URI longer than %zu bytes", size - 1);
+	return -1;
 }

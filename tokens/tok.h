@@ -17,8 +17,10 @@
 #include <p11-kit/uri.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include "hk_ckr.h"
+#include "hk_err.h"
+#include "hk_pin.h"
 
-#define TOK_PIN_MAX 256 /* longest PIN we read, excluding the line ending */
 #define TOK_ID_MAX 64   /* longest CKA_ID accepted from --id */
 #define TOK_URI_MAX 1024
 
@@ -64,11 +66,6 @@ void tok_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tok_err_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *tok_errmsg(void);
 
-/* pin.c */
-int tok_pin_read(const char *path, char *pin, size_t size);
-void tok_pin_wipe(char *pin, size_t size);
-int tok_check_secrecy(int fd, const char *path);
-
 /* target.c */
 int tok_target_init(struct tok_target *t, const struct tok_opts *o,
     const char *spec);
@@ -76,15 +73,10 @@ int tok_target_need_pin(const struct tok_target *t);
 void tok_target_free(struct tok_target *t);
 int tok_target_token_matches(const struct tok_target *t,
     const CK_TOKEN_INFO *ti);
-
-/* uri.c */
 int tok_hex_decode(const char *hex, unsigned char *out, size_t size,
     size_t *len);
 int tok_uri(char *buf, size_t size, const char *token, const char *object,
     const unsigned char *id, size_t id_len, const char *type);
-
-/* ckr.c */
-const char *tok_ckr_name(CK_RV rv);
 
 /* p11.c */
 struct tok_p11 {

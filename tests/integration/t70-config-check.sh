@@ -124,7 +124,7 @@ chmod 0644 "$tmp/open.pin"
 sed -i "s|pin-file \"$TOKEN2_PIN\";|pin-file $tmp/open.pin;|" "$C"
 check_conf
 [ "$ST" -eq 1 ] || fail "PIN file 0644: exit $ST, want 1"
-grep -q "^$C:21: .*PIN file '$tmp/open.pin'.*0644" "$ERR" ||
+grep -q "^$C:21: .*PIN file $tmp/open.pin: .*0644" "$ERR" ||
 	fail "PIN file 0644 not reported at the key's line: $(cat "$ERR")"
 
 # Test: a token block no key uses is a warning; the check still passes.

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "hk_internal.h"
+#include "hk_err.h"
+#include "hk_pin.h"
 
 static char dir[] = "/tmp/hk-pin-test.XXXXXX";
 
@@ -42,8 +44,11 @@ static const struct pin_case cases[] = {
 	{ "plain", "123456\n", 7, 0600, "123456", NULL },
 	{ "crlf", "abc def\r\nsecond line\n", 21, 0600, "abc def", NULL },
 	{ "nonl", "9999", 4, 0400, "9999", NULL },
-	{ "group", "1234\n", 5, 0640, NULL, "mode 0640" },
+	{ "group", "1234\n", 5, 0640, NULL,
+	    "group or other permission bits set (mode 0640; chmod 600)" },
 	{ "other", "1234\n", 5, 0604, NULL, "mode 0604" },
+	{ "nul", "12\0" "34\n", 6, 0600, NULL, "contains a NUL byte" },
+	{ "nulnext", "1234\n\0x", 7, 0600, "1234", NULL },
 	{ "empty", "", 0, 0600, NULL, "empty first line" },
 	{ "blank", "\nlater\n", 7, 0600, NULL, "empty first line" },
 };
@@ -77,6 +82,52 @@ test_pin_table(void **state)
 		hk_pin_free(pin);
 		unlink(path);
 	}
+}
+
+/* Test: a PIN of HK_PIN_MAX bytes is read, one more byte is refused. */
+static void
+test_pin_max(void **state)
+{
+	char content[HK_PIN_MAX + 2], err[HK_ERRLEN] = "";
+	struct hk_pin *pin;
+	const char *path;
+	size_t len;
+
+	memset(content, '7', sizeof(content));
+	path = write_file("max", content, HK_PIN_MAX, 0600);
+	assert_non_null(pin = hk_pin_read_file(path, err, sizeof(err)));
+	hk_pin_value(pin, &len);
+	assert_int_equal(len, HK_PIN_MAX);
+	hk_pin_free(pin);
+	path = write_file("long", content, HK_PIN_MAX + 1, 0600);
+	assert_null(hk_pin_read_file(path, err, sizeof(err)));
+	assert_non_null(strstr(err, "PIN longer than 256 bytes"));
+	unlink(path);
+	snprintf(err, sizeof(err), "%s/max", dir);
+	unlink(err);
+}
+
+/* Test: the CA key file of hsmtls-token dev-ca meets the same rule, by
+ * its own name. */
+static void
+test_secret_check_names_file(void **state)
+{
+	const char *path = write_file("ca.key", "x\n", 2, 0640);
+	char err[HK_ERRLEN], want[300];
+	int fd;
+
+	assert_true((fd = open(path, O_RDONLY)) >= 0);
+	assert_int_equal(hk_secret_check(fd, "key file", path, err,
+	    sizeof(err)), -1);
+	snprintf(want, sizeof(want), "key file %s: group or other "
+	    "permission bits set", path);
+	if (strstr(err, want) == NULL)
+		fail_msg("got '%s', want '%s'", err, want);
+	assert_int_equal(fchmod(fd, 0600), 0);
+	assert_int_equal(hk_secret_check(fd, "key file", path, err,
+	    sizeof(err)), 0);
+	close(fd);
+	unlink(path);
 }
 
 /* Test: a missing file and a directory are refused by name. */
@@ -132,6 +183,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pin_table),
+		cmocka_unit_test(test_pin_max),
+		cmocka_unit_test(test_secret_check_names_file),
 		cmocka_unit_test(test_pin_not_file),
 		cmocka_unit_test(test_pin_source),
 	};

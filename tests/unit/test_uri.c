@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
-#include "hk_internal.h"
+#include "hk_err.h"
 #include "hk_uri.h"
 
 struct uri_case {
