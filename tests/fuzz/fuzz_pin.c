@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "hk_internal.h"
+#include "hk_pin.h"
 
 #define PIN_MAX 256
 

@@ -11,6 +11,7 @@
 
 #include "fuzz.h"
 #include "hk.h"
+#include "hk_pin.h"
 #include "hk_uri.h"
 
 int
