@@ -1,9 +1,12 @@
 /*
  * p11.c - the PKCS#11 control plane: module, token, login, objects.
  *
- * libp11 loads the module (C_Initialize with OS locking) and enumerates
- * slots.  Everything else uses our own sessions on the same loaded module's
- * function list.  We log in ourselves rather than through PKCS11_login()
+ * libp11 loads the module (C_Initialize with OS locking).  Everything
+ * else, the slot list included, uses our own calls and sessions on the
+ * loaded module's function list: libp11's slot list is not used, because
+ * releasing it calls C_CloseAllSessions on every slot it holds, which
+ * would log out the other tokens of a module that several engines share
+ * (one token's recovery must not disturb another's).  We log in ourselves rather than through PKCS11_login()
  * because libp11 0.4.12 keeps its own unlocked heap copy of the PIN for
  * re-login; the only copy here is the locked page in pin.c.
  */
@@ -139,12 +142,14 @@ module_put(PKCS11_CTX *ctx)
 	free(m);
 }
 
-/* C_Initialize (through libp11, once per module) and the slot list. */
+/* C_Initialize, through libp11, once per module. */
 int
 hk_p11_load(struct hk_p11 *p, char *err, size_t errlen)
 {
+	CK_C_INITIALIZE_ARGS args;
 	struct hk_module *m;
-	int rc = 0;
+	CK_INFO info;
+	CK_RV rv;
 
 	pthread_mutex_lock(&modules_lock);
 	if ((m = module_get(p->module, err, errlen)) == NULL) {
@@ -152,31 +157,36 @@ hk_p11_load(struct hk_p11 *p, char *err, size_t errlen)
 		return -1;
 	}
 	p->ctx = m->ctx;
-	if (PKCS11_enumerate_slots(p->ctx, &p->slots, &p->nslots) != 0) {
-		hk_fmterr(err, errlen, "PKCS#11 module '%s': cannot list "
-		    "slots", p->module);
-		p->slots = NULL;
-		p->nslots = 0;
-		rc = -1;
-	}
 	pthread_mutex_unlock(&modules_lock);
-	if (rc != 0)
-		hk_p11_unload(p);
-	return rc;
+	/* Some modules (p11-kit-client.so) give each C_GetFunctionList()
+	 * caller an instance of its own, which libp11's C_Initialize did not
+	 * reach: ours is then initialised here, and finalised by us. */
+	if (p->f->C_GetInfo(&info) == CKR_CRYPTOKI_NOT_INITIALIZED) {
+		memset(&args, 0, sizeof(args));
+		args.flags = CKF_OS_LOCKING_OK;
+		if ((rv = p->f->C_Initialize(&args)) != CKR_OK) {
+			hk_fmterr(err, errlen, "PKCS#11 module '%s': "
+			    "C_Initialize: %s", p->module, hk_ckr_str(rv));
+			hk_p11_unload(p);
+			return -1;
+		}
+		p->own_init = 1;
+	}
+	return 0;
 }
 
-/* Our slot list, and C_Finalize if no other token uses the module.  The
- * caller has closed our sessions and holds rw for writing (or is alone). */
+/* C_Finalize if no other token uses the module.  The caller has closed
+ * our sessions and holds rw for writing (or is alone). */
 void
 hk_p11_unload(struct hk_p11 *p)
 {
 	if (p->ctx == NULL)
 		return;
+	if (p->own_init) {
+		(void)p->f->C_Finalize(NULL);
+		p->own_init = 0;
+	}
 	pthread_mutex_lock(&modules_lock);
-	if (p->slots != NULL)
-		PKCS11_release_all_slots(p->ctx, p->slots, p->nslots);
-	p->slots = NULL;
-	p->nslots = 0;
 	module_put(p->ctx);
 	p->ctx = NULL;
 	pthread_mutex_unlock(&modules_lock);
@@ -186,17 +196,38 @@ hk_p11_unload(struct hk_p11 *p)
 int
 hk_p11_select(struct hk_p11 *p, char *err, size_t errlen)
 {
+	CK_SLOT_ID sid, *ids = NULL;
+	CK_ULONG i, n = 0;
 	CK_TOKEN_INFO ti;
 	P11KitUri *uri;
-	unsigned int i, found = 0;
-	CK_SLOT_ID sid;
+	unsigned int found = 0;
+	CK_RV rv;
 
 	if ((uri = hk_uri_parse(p->uri, err, errlen)) == NULL)
 		return -1;
-	for (i = 0; i < p->nslots; i++) {
-		if (p->slots[i].token == NULL)
-			continue;
-		sid = PKCS11_get_slotid_from_slot(&p->slots[i]);
+	/* Slots with a token present; the list may grow between the calls. */
+	for (;;) {
+		if ((rv = p->f->C_GetSlotList(CK_TRUE, NULL, &n)) != CKR_OK)
+			break;
+		free(ids);
+		if ((ids = calloc(n + 1, sizeof(*ids))) == NULL) {
+			p11_kit_uri_free(uri);
+			hk_fmterr(err, errlen, "out of memory");
+			return -1;
+		}
+		if ((rv = p->f->C_GetSlotList(CK_TRUE, ids, &n)) !=
+		    CKR_BUFFER_TOO_SMALL)
+			break;
+	}
+	if (rv != CKR_OK) {
+		free(ids);
+		p11_kit_uri_free(uri);
+		hk_fmterr(err, errlen, "PKCS#11 module '%s': C_GetSlotList: %s",
+		    p->module, hk_ckr_str(rv));
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		sid = ids[i];
 		if (p->f->C_GetTokenInfo(sid, &ti) != CKR_OK ||
 		    !(ti.flags & CKF_TOKEN_INITIALIZED) ||
 		    !p11_kit_uri_match_token_info(uri, &ti))
@@ -206,6 +237,7 @@ hk_p11_select(struct hk_p11 *p, char *err, size_t errlen)
 			p->info = ti;
 		}
 	}
+	free(ids);
 	p11_kit_uri_free(uri);
 	if (found == 0) {
 		hk_fmterr(err, errlen, "no token matches '%s'", p->uri);

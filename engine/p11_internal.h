@@ -30,8 +30,7 @@ struct hk_p11 {
 
 	/* replaced on re-initialisation, under rw held for writing */
 	PKCS11_CTX *ctx;
-	PKCS11_SLOT *slots;
-	unsigned int nslots;
+	int own_init;                   /* we ran C_Initialize on f */
 	CK_SLOT_ID slot_id;
 	CK_TOKEN_INFO info;
 	char label[sizeof(((CK_TOKEN_INFO *)0)->label) + 1];

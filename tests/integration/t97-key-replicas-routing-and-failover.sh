@@ -7,7 +7,8 @@
 # fails no handshake after the first key-timeout (500 ms): its failed
 # operations are retried on token A and B is taken out (one log line);
 # once B is back, the daemon's probe puts it back in and B signs again
-# within 2 s.  Token work is counted per token (C_Sign@LABEL).
+# within 2 s, and token A (same module) is never logged out meanwhile.
+# Token work is counted per token (C_Sign@LABEL).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/keyd-lib.sh"
 need_tool openssl softhsm2-util
@@ -126,6 +127,10 @@ echo "token $B removed under load: $total handshakes, $all failed ($late after t
 [ "$total" -ge 10 ] || fail "too little load to judge: $total handshakes"
 [ "$late" -eq 0 ] || fail "$late handshakes failed after the first key-timeout"
 [ "$a_out" -gt 0 ] || fail "token $A did not sign"
+# Token A shares the module with B: B's recovery must leave A's sessions
+# and login alone (no re-login, no key found again on A).
+! grep -Eq "token '$A': (logged in again|found key)" "$KEYD_LOG" ||
+	fail "token $B's loss disturbed token $A: $(grep -E "token '$A'" "$KEYD_LOG" | head -3)"
 within_ms "$rejoin" 2000 || fail "token $B rejoined after ${rejoin} ms, want < 2000"
 handshakes 4 -tls1_3
 stop_server_ok
