@@ -113,7 +113,7 @@ core_under_load() {
 }
 
 # Test: in-process, the scan finds the key.
-scan_under_load "$SERVER_PID" 8 "$tmp/patterns"
+scan_under_load "$SERVER_PID" 20 "$tmp/patterns"
 echo "in-process: $FOUND of 6 secret numbers found in the server's memory after $SCANS_DONE scan(s)"
 [ "${FOUND:-0}" -ge 3 ] ||
 	fail "in-process mode: the scan found only ${FOUND:-0} of the key's 6 secret numbers in $SCANS_DONE scans; the scanner does not see what it must"
@@ -157,7 +157,7 @@ if [ -n "$CORE" ]; then
 		fail "keyd mode: the server's core dump holds key material or the PIN: $(cat "$tmp/core-keyd.out")"
 	rm -f "$CORE"
 fi
-scan_under_load "$KEYD_PID" 8 "$tmp/patterns"
+scan_under_load "$KEYD_PID" 20 "$tmp/patterns"
 echo "keyd mode: $FOUND of 6 secret numbers found in the daemon's memory"
 [ "${FOUND:-0}" -ge 3 ] || fail "keyd mode: the scan finds the key in the daemon only ${FOUND:-0} times: it does not see what it must"
 stop_server_ok
