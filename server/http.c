@@ -5,7 +5,11 @@
  * refuse any ".." segment (404), then open the file with openat2()
  * RESOLVE_BENEATH relative to the document root, so neither ".." nor a
  * symlink can leave the root, even if the tree changes between requests.
- * Only regular files are served.
+ * Where openat2() is missing (Linux before 5.6, valgrind, some sandboxes:
+ * ENOSYS), the path is walked one component at a time with openat() and
+ * O_NOFOLLOW, which is as safe and stricter: no symbolic link is followed
+ * at all, even one that stays inside the root.  Only regular files are
+ * served.
  *
  * Request limits (struct http_limits) are counted here in the parser's
  * callbacks, since http-parser's own bound is one global value.
@@ -261,14 +265,83 @@ void http_global_init(void)
 	http_parser_set_max_header_size(HTTP_HEADER_CEILING);
 }
 
+static bool http_no_openat2;    /* ENOSYS seen: walk the path instead */
+
+/*
+ * Open path below dirfd one component at a time, never following a
+ * symbolic link (O_NOFOLLOW: ELOOP) and never going up: "" and "."
+ * components are skipped, ".." is refused.  Directories on the way are
+ * opened O_PATH; the last component with flags.
+ */
+static int http_walk_open(int dirfd, const char *path, int flags)
+{
+	char comp[256];
+	const char *p = path, *e;
+	int fd = -1, next, saved;
+	size_t len;
+
+	for (;;) {
+		while (*p == '/')
+			p++;
+		e = strchr(p, '/');
+		len = e != NULL ? (size_t)(e - p) : strlen(p);
+		while (e != NULL && e[1] == '/')
+			e++;
+		if (len >= sizeof(comp) || (len == 2 && p[0] == '.' &&
+		    p[1] == '.')) {
+			errno = len >= sizeof(comp) ? ENAMETOOLONG : ENOENT;
+			goto err;
+		}
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		if (len == 0 || (len == 1 && comp[0] == '.'))
+			strcpy(comp, ".");
+		if (e == NULL || e[1] == '\0') {
+			/* The last component. */
+			next = openat(fd == -1 ? dirfd : fd, comp,
+			    flags | O_NOFOLLOW | O_CLOEXEC);
+			saved = errno;
+			if (fd != -1)
+				close(fd);
+			errno = saved;
+			return next;
+		}
+		next = openat(fd == -1 ? dirfd : fd, comp,
+		    O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next == -1)
+			goto err;
+		if (fd != -1)
+			close(fd);
+		fd = next;
+		p = e + 1;
+	}
+err:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	errno = saved;
+	return -1;
+}
+
 static long http_openat2(int dirfd, const char *path, int flags)
 {
 	struct open_how how;
+	long fd;
 
+	if (http_no_openat2)
+		return http_walk_open(dirfd, path, flags);
 	memset(&how, 0, sizeof(how));
 	how.flags = (unsigned long long)flags;
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-	return syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	if (fd == -1 && errno == ENOSYS) {
+		http_no_openat2 = true;
+		log_info("openat2() is not available here: files are opened "
+		    "one path component at a time, and no symbolic link in the "
+		    "document root is followed");
+		return http_walk_open(dirfd, path, flags);
+	}
+	return fd;
 }
 
 int http_site_open(struct http_site *site, const char *root)
@@ -281,11 +354,10 @@ int http_site_open(struct http_site *site, const char *root)
 		log_error("document root '%s': %s", root, strerror(errno));
 		return -1;
 	}
-	/* Fail at start-up, not per request, on kernels without openat2. */
+	/* The root can be opened the way every file will be. */
 	fd = http_openat2(site->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1) {
-		log_error("document root '%s': openat2: %s (Linux 5.6 or later "
-		    "required)", root, strerror(errno));
+		log_error("document root '%s': %s", root, strerror(errno));
 		close(site->root_fd);
 		site->root_fd = -1;
 		return -1;
