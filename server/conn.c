@@ -77,6 +77,7 @@ struct conn {
 	enum conn_state state;
 	bool closing;           /* server stopping: finish this request, then close */
 	bool dead;              /* closed while a key operation was paused */
+	bool evicted;           /* closed idle to admit another: no failure */
 	bool async_pending;
 	bool header_timer;      /* the timer bounds the arriving request head */
 	int io_events;
@@ -143,6 +144,8 @@ static void conn_unlink(struct conn *c)
 		s->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	else
+		s->conns_tail = c->prev;
 }
 
 /*
@@ -156,7 +159,7 @@ static void conn_free(struct conn *c)
 	struct server *s = c->srv;
 	bool paused = SSL_waiting_for_async(c->ssl);
 
-	if (c->state == CONN_HANDSHAKE)
+	if (c->state == CONN_HANDSHAKE && !c->evicted)
 		s->st.handshake_failures[conn_version(c)]++;
 	if (c->state == CONN_WRITE)
 		conn_log(c);    /* cut short: what was sent */
@@ -597,6 +600,8 @@ static void conn_link(struct server *s, struct conn *c)
 	c->next = s->conns;
 	if (s->conns != NULL)
 		s->conns->prev = c;
+	else
+		s->conns_tail = c;
 	s->conns = c;
 	s->nconns++;
 }
@@ -680,6 +685,34 @@ static bool conn_idle(const struct conn *c)
 	if (c->state == CONN_HANDSHAKE)
 		return true;
 	return c->state == CONN_READ && c->in_len == 0 && http_idle(&c->http);
+}
+
+/*
+ * Idle connections cost a descriptor and memory and nothing else, so a
+ * flood of them (opened and never spoken on) must not keep a real client
+ * out: when the server is full, the oldest idle one makes room.  A client
+ * that has sent part of a request or is mid-handshake with a key operation
+ * running is not idle.  The oldest first: a flood's own connections are
+ * replaced before a newer client's, which speaks within milliseconds.
+ */
+bool conn_evict_idle(struct server *s)
+{
+	struct conn *c;
+
+	for (c = s->conns_tail; c != NULL; c = c->prev) {
+		if (c->dead || c->closing || !conn_idle(c))
+			continue;
+		/* Mid-handshake (bytes exchanged) is not idle either. */
+		if (c->state == CONN_HANDSHAKE &&
+		    (SSL_in_init(c->ssl) && SSL_get_state(c->ssl) !=
+		    TLS_ST_BEFORE))
+			continue;
+		s->st.evicted++;
+		c->evicted = true;
+		conn_close(c);
+		return true;
+	}
+	return false;
 }
 
 void conn_stop_all(struct server *s)

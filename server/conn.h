@@ -4,6 +4,8 @@
 #ifndef SRV_CONN_H
 #define SRV_CONN_H
 
+#include <stdbool.h>
+
 struct server;
 struct conn;
 
@@ -29,6 +31,13 @@ int conn_new(struct server *s, int fd);
  * progress finish it with "Connection: close".
  */
 void conn_stop_all(struct server *s);
+
+/*
+ * The server is full: close the idle connection accepted longest ago (no
+ * TLS byte yet, or a keep-alive one between requests) to make room for a
+ * new one.  true if one was closed, false if none is idle.
+ */
+bool conn_evict_idle(struct server *s);
 
 /* Close every connection at once. */
 void conn_free_all(struct server *s);

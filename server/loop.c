@@ -289,8 +289,9 @@ static void server_accept_cb(struct ev_loop *ev, ev_io *w, int revents)
 	int i, fd;
 
 	for (i = 0; i < LOOP_ACCEPT_BATCH && !s->stopping; i++) {
-		if (!ln->admin && s->nconns >= s->max_conns) {
-			/* Resumed by server_conn_closed(). */
+		if (!ln->admin && s->nconns >= s->max_conns &&
+		    !conn_evict_idle(s)) {
+			/* None idle: resumed by server_conn_closed(). */
 			server_accept_all(s, false);
 			return;
 		}

@@ -38,6 +38,7 @@ enum { VER_TLS12, VER_TLS13, VER_OTHER, VER_COUNT };
 
 struct server_stats {
 	unsigned long long accepted;
+	unsigned long long evicted;     /* idle ones closed to admit new ones */
 	unsigned long long handshakes[VER_COUNT];       /* completed, full */
 	unsigned long long resumed[VER_COUNT];          /* completed, resumed */
 	unsigned long long handshake_failures[VER_COUNT];
@@ -53,7 +54,8 @@ struct server {
 	ev_timer accept_retry;          /* re-enables accept after EMFILE/ENFILE */
 	ev_signal sigterm, sigint, sighup, sigusr1;
 	ev_timer drain;                 /* bounds the graceful stop */
-	struct conn *conns;             /* live connections (linked by conn.c) */
+	struct conn *conns;             /* live connections, newest first */
+	struct conn *conns_tail;        /* the oldest (conn.c links both) */
 	struct admin_conn *admins;      /* live admin connections (admin.c) */
 	unsigned nadmins;
 	unsigned nconns;

@@ -211,6 +211,9 @@ int status_metrics(struct server *s, struct strbuf *b)
 	help(b, "hsmtls_connections_accepted_total", "counter",
 	    "TLS connections accepted");
 	sb_printf(b, "hsmtls_connections_accepted_total %llu\n", s->st.accepted);
+	help(b, "hsmtls_connections_evicted_total", "counter",
+	    "idle connections closed to admit new ones at max-connections");
+	sb_printf(b, "hsmtls_connections_evicted_total %llu\n", s->st.evicted);
 	help(b, "hsmtls_connections_open", "gauge", "TLS connections open now");
 	sb_printf(b, "hsmtls_connections_open %u\n", s->nconns);
 	help(b, "hsmtls_handshakes_total", "counter",
