@@ -118,7 +118,7 @@ done
 rejoin=$(($(now_ms) - t_in))
 sleep 0.5
 stop_load
-BG_PIDS=""
+BG_PIDS="$KEYD_PID"   # the load loops are gone; the daemon is not
 grep -q "token $B back in key web" "$KEYD_LOG" || fail "no back-in line: $(cat "$KEYD_LOG")"
 late=$(cat "$tmp"/load*.log | awk -v t="$((t_rm + 500))" '$2 == "fail" && $1 > t' | wc -l)
 all=$(cat "$tmp"/load*.log | grep -c fail || true)
