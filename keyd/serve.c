@@ -44,6 +44,7 @@ struct conn {
 	uid_t uid;
 	ev_io rio, wio;
 	struct keyd_key *keys[HK_KEYD_MAX_KEYS];  /* key number - 1 */
+	struct keyd *sets[HK_KEYD_MAX_KEYS];      /* each key's set, held */
 	size_t nkeys;
 	struct slot slots[HK_KEYD_MAX_INFLIGHT];
 	size_t nbusy;
@@ -244,6 +245,8 @@ do_open(struct conn *c, struct slot *s, const struct hk_keyd_msg *m)
 			    "this connection");
 			return;
 		}
+		c->sets[c->nkeys] = srv.d;
+		keyd_ref(srv.d);
 		c->keys[c->nkeys++] = kk;
 	}
 	memset(&r, 0, sizeof(r));
@@ -515,6 +518,9 @@ conn_close(struct conn *c)
 	/* A worker's late result is dropped with its operation. */
 	for (i = 0; i < HK_KEYD_MAX_INFLIGHT; i++)
 		hk_keyop_free(c->slots[i].op);
+	/* A set replaced by a reload goes with its last connection. */
+	for (i = 0; i < c->nkeys; i++)
+		keyd_put(c->sets[i]);
 	close(c->fd);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
@@ -578,12 +584,11 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/* Reloading the keys is not built yet: SIGHUP must not end the daemon. */
+/* New OPENs use the new set; a failed reload keeps the old one. */
 static void
 on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	log_warn("SIGHUP: reloading is not supported yet; the keys stay as "
-	    "they are");
+	srv.d = keyd_reload(srv.d);
 }
 
 int
@@ -595,10 +600,12 @@ keyd_serve(struct keyd *d, int lfd)
 	signal(SIGPIPE, SIG_IGN);
 	if ((srv.loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
 		log_error("cannot start the event loop");
+		keyd_put(d);
 		return -1;
 	}
 	if ((srv.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
 		log_error("eventfd: %s", strerror(errno));
+		keyd_put(d);
 		return -1;
 	}
 	ev_io_init(&srv.lio, on_accept, lfd, EV_READ);
@@ -616,5 +623,7 @@ keyd_serve(struct keyd *d, int lfd)
 		conn_close(srv.conns);
 	close(srv.efd);
 	close(srv.lfd);
+	keyd_put(srv.d);
+	srv.d = NULL;
 	return 0;
 }

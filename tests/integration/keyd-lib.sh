@@ -20,6 +20,9 @@ keyd_conf() {
 	[ -z "${COUNTS:-}" ] || module=$HSMTLS_TESTP11
 	{
 		echo "keyd $KEYD_SOCK;"
+		# The token, the PIN file and the test module's files in $tmp
+		# are root's: the daemon stays root here (t96 tests the drop).
+		[ "$(id -u)" -ne 0 ] || echo "keyd-user root;"
 		echo "token $TOKEN_LABEL {"
 		echo "    module $module;"
 		echo "    pin-file $PIN_FILE;"
