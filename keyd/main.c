@@ -10,11 +10,14 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "keyd.h"
 #include "log.h"
@@ -144,6 +147,37 @@ drop_privileges(const struct passwd *pw)
 	return 0;
 }
 
+/*
+ * systemd's Type=notify: "READY=1" once the socket answers, so that
+ * hsmtls.service (After=hsmtls-keyd.service) starts only then.  The
+ * protocol is one datagram to $NOTIFY_SOCKET; no library needed.
+ */
+static void
+notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	static const char msg[] = "READY=1";
+	struct sockaddr_un sa;
+	socklen_t len;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';          /* an abstract address */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	if (sendto(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL,
+	    (struct sockaddr *)&sa, len) == -1)
+		log_warn("NOTIFY_SOCKET '%s': %s", path, strerror(errno));
+	close(fd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -248,6 +282,7 @@ main(int argc, char **argv)
 	}
 	log_info("serving %zu key%s", d->nkeys, d->nkeys == 1 ? "" : "s");
 	log_info("listening on %s", sock);
+	notify_ready();
 	log_set_timestamps(true);
 	if (keyd_serve(d, lfd) == 0)
 		rc = 0;
