@@ -119,17 +119,18 @@ keyd_reload(struct keyd *cur)
 	for (t = d->tokens; t != NULL; t = t->next, ntok++)
 		if (*t->erefs > 1)
 			kept++;
-	log_set_level((enum log_level)d->conf.log_level);
+	/* The line before the new log-level, as the server does. */
 	log_info("reloaded: serving %zu key%s (%zu of %zu token%s kept as "
 	    "they were)", d->nkeys, d->nkeys == 1 ? "" : "s", kept, ntok,
 	    ntok == 1 ? "" : "s");
+	log_set_level((enum log_level)d->conf.log_level);
 	keyd_put(cur);
 	return d;
 fail:
 	conf_errors_print(&err);
 	conf_errors_clear(&err);
 	if (d->user != NULL)
-		log_error("reload: PIN files and tokens are read as user '%s' "
+		log_info("note: PIN files and tokens are read as user '%s' "
 		    "now (only unchanged token blocks keep the PIN read at "
 		    "start-up)", d->user);
 	log_error("reload failed; the previous keys keep serving");
