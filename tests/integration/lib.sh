@@ -357,6 +357,14 @@ start_server() {
 	wait_listening
 }
 
+# keyd_mode_check: a server run through the test's daemon has no PKCS#11
+# module mapped (so a test passing in keyd mode really ran through it).
+keyd_mode_check() {
+	[ -n "$AUTO_KEYD_PID" ] && [ -r "/proc/$SERVER_PID/maps" ] || return 0
+	! grep -Eq 'softhsm|testp11' "/proc/$SERVER_PID/maps" ||
+		fail "keyd mode: the server mapped a PKCS#11 module: $(grep -E 'softhsm|testp11' "/proc/$SERVER_PID/maps" | head -1)"
+}
+
 wait_listening() {
 	i=0
 	while [ "$i" -lt $((WAIT_SECS * 10)) ]; do
@@ -370,6 +378,7 @@ wait_listening() {
 			[ "$PORT" -gt 0 ] || fail "listening on port 0: '$line'"
 			# The admin listener, if any, is announced first.
 			ADMIN_PORT=$(sed -n 's/^admin on .*:\([0-9][0-9]*\)$/\1/p' "$SERVER_LOG" | head -n1)
+			keyd_mode_check
 			return 0
 		fi
 		if ! kill -0 "$SERVER_PID" 2>/dev/null; then

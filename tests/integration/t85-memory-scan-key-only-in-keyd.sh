@@ -9,6 +9,8 @@
 # it, nor the PIN, while the daemon's own memory has the key (the scan
 # sees what it must), and the server's maps list no PKCS#11 module.
 . "$(dirname "$0")/lib.sh"
+# The subject: its first half scans an in-process server (it starts the daemon half itself).
+key_mode inproc
 . "$(dirname "$0")/keyd-lib.sh"
 need_tool openssl python3 softhsm2-util
 need_file HSMTLS_BENCH
