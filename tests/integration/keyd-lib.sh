@@ -40,18 +40,7 @@ start_keyd() {
 	"$HSMTLS_KEYD" "$@" </dev/null >"$tmp/keyd-stdout.out" 2>"$KEYD_LOG" &
 	KEYD_PID=$!
 	BG_PIDS="$BG_PIDS $KEYD_PID"
-	i=0
-	while ! grep -q '^listening on ' "$KEYD_LOG"; do
-		if ! kill -0 "$KEYD_PID" 2>/dev/null; then
-			st=0
-			wait "$KEYD_PID" || st=$?
-			KEYD_PID=""
-			fail "hsmtls-keyd exited with status $st before listening: $(cat "$KEYD_LOG")"
-		fi
-		i=$((i + 1))
-		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "hsmtls-keyd printed no 'listening on' line"
-		sleep 0.1
-	done
+	wait_keyd_listening "$KEYD_PID" "$KEYD_LOG"
 }
 
 # stop_keyd: SIGTERM; the daemon must exit 0 (sets KEYD_STATUS).

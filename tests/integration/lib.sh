@@ -199,16 +199,22 @@ start_auto_keyd() {
 	"$HSMTLS_KEYD" -c "$1" --socket "$AUTO_KEYD_SOCK" --user "$(id -un)" \
 	    </dev/null >/dev/null 2>"$AUTO_KEYD_LOG" &
 	AUTO_KEYD_PID=$!
+	wait_keyd_listening "$AUTO_KEYD_PID" "$AUTO_KEYD_LOG" || AUTO_KEYD_PID=""
+}
+
+# wait_keyd_listening PID LOG: until the daemon PID wrote its "listening
+# on" line to LOG; fails when it exits first (and then returns 1 to the
+# cleanup, which must not wait for it again) or takes too long.
+wait_keyd_listening() {
 	i=0
-	while ! grep -q '^listening on ' "$AUTO_KEYD_LOG"; do
-		if ! kill -0 "$AUTO_KEYD_PID" 2>/dev/null; then
+	while ! grep -q '^listening on ' "$2"; do
+		if ! kill -0 "$1" 2>/dev/null; then
 			st=0
-			wait "$AUTO_KEYD_PID" || st=$?
-			AUTO_KEYD_PID=""
-			fail "the test's hsmtls-keyd exited with status $st before listening: $(cat "$AUTO_KEYD_LOG")"
+			wait "$1" || st=$?
+			fail "hsmtls-keyd exited with status $st before listening: $(cat "$2")"
 		fi
 		i=$((i + 1))
-		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "the test's hsmtls-keyd printed no 'listening on' line"
+		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "hsmtls-keyd printed no 'listening on' line within ${WAIT_SECS}s"
 		sleep 0.1
 	done
 }

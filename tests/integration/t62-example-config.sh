@@ -116,16 +116,11 @@ run_keyd() {
 	"$HSMTLS_KEYD" -c "$1" --user "$(id -un)" </dev/null >/dev/null 2>"$tmp/keyd.err" &
 	KPID=$!
 	BG_PIDS="$BG_PIDS $KPID"
+	wait_keyd_listening "$KPID" "$tmp/keyd.err"
 }
 
 # Test: the example checks out, through the key daemon.
 run_keyd "$conf"
-i=0
-until grep -q '^listening on ' "$tmp/keyd.err"; do
-	kill -0 "$KPID" 2>/dev/null || fail "hsmtls-keyd on the example exited: $(cat "$tmp/keyd.err")"
-	i=$((i + 1)); [ "$i" -lt $((WAIT_SECS * 10)) ] || fail "hsmtls-keyd on the example did not listen"
-	sleep 0.1
-done
 grep -qx 'serving 3 keys' "$tmp/keyd.err" || fail "the daemon does not serve the example's 3 keys: $(cat "$tmp/keyd.err")"
 st=0
 timeout "$WAIT_SECS" "$HSMTLS_SERVER" -t -c "$conf" >"$tmp/check.out" 2>&1 || st=$?
@@ -144,12 +139,6 @@ grep -q "^$conf:[0-9]*: .*api.pin" "$tmp/open.err" ||
 	fail "a PIN file open to its group: no located error naming it: $(cat "$tmp/open.err")"
 chmod 0600 "$tmp/etc/api.pin"
 run_keyd "$conf"
-i=0
-until grep -q '^listening on ' "$tmp/keyd.err"; do
-	kill -0 "$KPID" 2>/dev/null || fail "hsmtls-keyd on the example exited: $(cat "$tmp/keyd.err")"
-	i=$((i + 1)); [ "$i" -lt $((WAIT_SECS * 10)) ] || fail "hsmtls-keyd on the example did not listen"
-	sleep 0.1
-done
 
 # Test: a misspelt directive on line 3 is reported as FILE:3: ...
 sed '3i listn 127.0.0.1:0;' "$conf" >"$tmp/bad.conf"
