@@ -1,5 +1,5 @@
 #!/bin/bash
-# t97: SIGHUP makes hsmtls-keyd read hsmtls.conf again.  A site added to
+# t87: SIGHUP makes hsmtls-keyd read hsmtls.conf again.  A site added to
 # the file is served through the daemon once the server is reloaded too;
 # the unchanged token block keeps its engine (no second C_Login), and
 # the server's connection keeps the keys it opened, also when a changed

@@ -1,5 +1,5 @@
 #!/bin/bash
-# t96: hsmtls-keyd started as root drops to its keyd-user (here nobody)
+# t86: hsmtls-keyd started as root drops to its keyd-user (here nobody)
 # after binding its socket and reading the PIN file, before it loads the
 # module: /proc/PID/status shows nobody's uid and gid, the process is
 # still not dumpable, the root-only PIN file was read, the token (owned
