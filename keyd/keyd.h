@@ -15,6 +15,7 @@
 /* One token block (or implicit token): one engine, one login. */
 struct keyd_token {
 	struct hk_engine *e;
+	unsigned *erefs;        /* sets sharing e (a reload reuses it) */
 	char *name;             /* the block's label, or the URI's */
 	const struct conf_token *tb;
 	struct keyd_token *next;
@@ -48,20 +49,44 @@ struct keyd_key {
 	struct keyd_key *next;
 };
 
+/*
+ * A key set: what one reading of hsmtls.conf serves.  SIGHUP builds a new
+ * set; the old one lives on while a connection holds a key opened from it
+ * (refs: the daemon's current set, plus one per opened key).
+ */
 struct keyd {
+	struct conf conf;       /* the tokens' blocks point into it */
 	struct keyd_token *tokens;
 	struct keyd_key *keys;
 	size_t nkeys;
 	uid_t allowed[3];       /* root, our own uid, the configured user */
 	size_t nallowed;
 	const char *socket_path;
+	const char *user;       /* the user we run as after the drop, or NULL */
+	const struct keyd *prev;  /* while loading: engines to reuse */
+	unsigned refs;
 };
 
-/* load.c: tokens, PINs, keys, self-tests.  0, or -1 with errors in err. */
+/* load.c: tokens, PINs, keys, self-tests.  0, or -1 with errors in err.
+ * keyd_read_pins reads every token's PIN (before the drop to keyd-user);
+ * keyd_load reads those not read yet, then loads the modules and keys. */
+int keyd_read_pins(struct keyd *d, const struct conf *c,
+    struct conf_errors *err);
 int keyd_load(struct keyd *d, const struct conf *c, struct conf_errors *err);
 void keyd_unload(struct keyd *d);
 
-/* serve.c: bind (refusing a live daemon), then serve until SIGTERM. */
+/* reload.c: the set's references, and SIGHUP.  keyd_token_reuse gives t
+ * (its name and block set) the engine of the same token in d->prev: 0, or
+ * -1 when there is none (t needs a new engine). */
+int keyd_token_reuse(struct keyd *d, struct keyd_token *t);
+void keyd_ref(struct keyd *d);
+void keyd_put(struct keyd *d);
+/* Read the configuration again; the new current set, or cur itself (the
+ * errors logged) when anything fails.  Takes cur's current reference. */
+struct keyd *keyd_reload(struct keyd *cur);
+
+/* serve.c: bind (refusing a live daemon), then serve until SIGTERM;
+ * keyd_serve takes d's reference and drops the current set's at exit. */
 int keyd_bind(const char *path, gid_t group);
 int keyd_serve(struct keyd *d, int lfd);
 

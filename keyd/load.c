@@ -51,17 +51,26 @@ token_get(struct keyd *d, const struct conf *c, const struct conf_token *tb,
 			return t;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
-	if ((t->e = hk_engine_new()) == NULL ||
-	    (t->name = strdup(name)) == NULL) {
-		hk_engine_free(t->e);
+	if ((t->name = strdup(name)) == NULL) {
 		free(t);
 		return NULL;
 	}
 	t->tb = tb;
-	hk_engine_set_pool(t->e, &pc);
+	/* A reload keeps the engine (login, PIN) of an unchanged block. */
+	if (keyd_token_reuse(d, t) != 0) {
+		if ((t->e = hk_engine_new()) == NULL ||
+		    (t->erefs = calloc(1, sizeof(*t->erefs))) == NULL) {
+			hk_engine_free(t->e);
+			free(t->name);
+			free(t);
+			return NULL;
+		}
+		*t->erefs = 1;
+		hk_engine_set_pool(t->e, &pc);
+		hk_engine_set_logger(t->e, engine_log, NULL);
+	}
 	hk_engine_set_allow_weak_key(t->e, c->allow_weak_key);
 	hk_engine_set_allow_imported_key(t->e, c->allow_imported_key);
-	hk_engine_set_logger(t->e, engine_log, NULL);
 	t->next = d->tokens;
 	d->tokens = t;
 	return t;
@@ -227,11 +236,10 @@ load_one(struct keyd *d, const struct conf *c, const struct conf_site *cs,
 }
 
 int
-keyd_load(struct keyd *d, const struct conf *c, struct conf_errors *err)
+keyd_read_pins(struct keyd *d, const struct conf *c, struct conf_errors *err)
 {
 	const struct conf_token *tb;
 	struct keyd_token *t;
-	struct keyd_key *kk;
 	size_t i, j, r, before = conf_errors_count(err);
 
 	/* Every PIN first, each once; then the modules. */
@@ -255,7 +263,16 @@ keyd_load(struct keyd *d, const struct conf *c, struct conf_errors *err)
 					    "%s", hk_engine_error(t->e));
 			}
 		}
-	if (conf_errors_count(err) > before)
+	return conf_errors_count(err) > before ? -1 : 0;
+}
+
+int
+keyd_load(struct keyd *d, const struct conf *c, struct conf_errors *err)
+{
+	struct keyd_key *kk;
+	size_t i, j;
+
+	if (keyd_read_pins(d, c, err) != 0)
 		return -1;
 	/* One line per failure, as the server: stop at the first. */
 	for (i = 0; i < c->nsites; i++)
@@ -282,7 +299,10 @@ keyd_unload(struct keyd *d)
 	/* Each engine logs out and finalizes its module. */
 	for (t = d->tokens; t != NULL; t = tn) {
 		tn = t->next;
-		hk_engine_free(t->e);
+		if (--*t->erefs == 0) {
+			hk_engine_free(t->e);
+			free(t->erefs);
+		}
 		free(t->name);
 		free(t);
 	}

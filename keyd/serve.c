@@ -49,6 +49,7 @@ struct slot {
 	 * another replica; the replica running it; those tried (bits). */
 	struct keyd_key *kk;
 	struct keyd_replica *rep;
+	struct keyd *set;       /* kk's key set, held while the request runs */
 	uint32_t tried;
 	uint8_t mech, hash;
 	uint16_t saltlen;
@@ -64,6 +65,7 @@ struct conn {
 	uid_t uid;
 	ev_io rio, wio;
 	struct keyd_key *keys[HK_KEYD_MAX_KEYS];  /* key number - 1 */
+	struct keyd *sets[HK_KEYD_MAX_KEYS];      /* each key's set, held */
 	size_t nkeys;
 	struct slot slots[HK_KEYD_MAX_INFLIGHT];
 	size_t nbusy;
@@ -167,6 +169,9 @@ slot_free(struct conn *c, struct slot *s)
 	s->inlen = 0;
 	s->kk = NULL;
 	s->rep = NULL;
+	if (s->set != NULL)
+		keyd_put(s->set);
+	s->set = NULL;
 	if (c->nbusy-- == HK_KEYD_MAX_INFLIGHT)
 		ev_io_start(srv.loop, &c->rio);   /* read again */
 }
@@ -275,15 +280,29 @@ do_open(struct conn *c, struct slot *s, const struct hk_keyd_msg *m)
 		    "and public key");
 		return;
 	}
+	/* The same key again (also from the set before a reload: the server
+	 * opens its keys again after its own reload) keeps its number, now
+	 * naming the current set's copy, so the table does not grow with
+	 * reloads.  Requests already running hold their own set. */
 	for (i = 0; i < c->nkeys; i++)
-		if (c->keys[i] == kk)
+		if (c->keys[i] == kk || (c->keys[i]->spkilen == kk->spkilen &&
+		    memcmp(c->keys[i]->spki, kk->spki, kk->spkilen) == 0 &&
+		    key_named(c->keys[i], m->uri, m->urilen)))
 			break;
+	if (i < c->nkeys && c->sets[i] != srv.d) {
+		keyd_ref(srv.d);
+		keyd_put(c->sets[i]);
+		c->sets[i] = srv.d;
+		c->keys[i] = kk;
+	}
 	if (i == c->nkeys) {
 		if (c->nkeys >= HK_KEYD_MAX_KEYS) {
 			refuse(c, s, HK_KEYD_E_LIMIT, "too many keys open on "
 			    "this connection");
 			return;
 		}
+		c->sets[c->nkeys] = srv.d;
+		keyd_ref(srv.d);
 		c->keys[c->nkeys++] = kk;
 	}
 	memset(&r, 0, sizeof(r));
@@ -507,6 +526,8 @@ do_keyop(struct conn *c, struct slot *s, const struct hk_keyd_msg *m)
 		return;
 	}
 	s->kk = c->keys[m->key - 1];
+	s->set = c->sets[m->key - 1];
+	keyd_ref(s->set);
 	s->tried = 0;
 	s->mech = m->mech;
 	s->hash = m->hash;
@@ -739,7 +760,12 @@ conn_close(struct conn *c)
 		if (c->slots[i].state == SLOT_RUNNING && c->slots[i].rep != NULL)
 			c->slots[i].rep->inflight--;
 		hk_keyop_free(c->slots[i].op);
+		if (c->slots[i].set != NULL)
+			keyd_put(c->slots[i].set);
 	}
+	/* A set replaced by a reload goes with its last user. */
+	for (i = 0; i < c->nkeys; i++)
+		keyd_put(c->sets[i]);
 	close(c->fd);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
@@ -803,12 +829,11 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/* Reloading the keys is not built yet: SIGHUP must not end the daemon. */
+/* New OPENs use the new set; a failed reload keeps the old one. */
 static void
 on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	log_warn("SIGHUP: reloading is not supported yet; the keys stay as "
-	    "they are");
+	srv.d = keyd_reload(srv.d);
 }
 
 int
@@ -820,10 +845,12 @@ keyd_serve(struct keyd *d, int lfd)
 	signal(SIGPIPE, SIG_IGN);
 	if ((srv.loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
 		log_error("cannot start the event loop");
+		keyd_put(d);
 		return -1;
 	}
 	if ((srv.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
 		log_error("eventfd: %s", strerror(errno));
+		keyd_put(d);
 		return -1;
 	}
 	ev_io_init(&srv.lio, on_accept, lfd, EV_READ);
@@ -844,5 +871,7 @@ keyd_serve(struct keyd *d, int lfd)
 	probes_free();
 	close(srv.efd);
 	close(srv.lfd);
+	keyd_put(srv.d);
+	srv.d = NULL;
 	return 0;
 }

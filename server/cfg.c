@@ -319,7 +319,7 @@ static int cfg_with_file(const struct cli *cl)
 		"max-connections", "rsa-key-exchange", "allow-weak-key",
 		"allow-imported-key",
 		"pool-threads", "queue-max", "key-timeout", "admin-listen",
-		"access-log", "log-file", "keyd",
+		"access-log", "log-file",
 	};
 	const struct option *o;
 	size_t i;
@@ -378,6 +378,12 @@ enum cfg_result cfg_parse(struct conf *c, int argc, char **argv)
 	conf_errors_clear(&err);
 	if (r != 0)
 		return CFG_ERROR;
+	/* As hsmtls-keyd --socket: the daemon's socket for this run. */
+	if (cl.keyd != NULL) {
+		free(c->keyd);
+		if ((c->keyd = strdup(cl.keyd)) == NULL)
+			return CFG_ERROR;
+	}
 	c->daemon = cl.daemon;
 	c->check_only = cl.test;
 	if (cl.pid_file != NULL) {

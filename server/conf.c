@@ -613,6 +613,11 @@ static int d_admin(struct ctx *x, void *o)
 static int d_user(struct ctx *x, void *o) { return set_str(x, &C(x)->user); }
 static int d_pid(struct ctx *x, void *o) { return set_path(x, &C(x)->pid_file); }
 static int d_keyd(struct ctx *x, void *o) { return set_path(x, &C(x)->keyd); }
+static int d_keyd_user(struct ctx *x, void *o)
+{
+	C(x)->keyd_user_line = x->s->line;
+	return set_str(x, &C(x)->keyd_user);
+}
 
 static int d_access_log(struct ctx *x, void *o)
 {
@@ -929,6 +934,7 @@ static const struct directive top_dirs[] = {
 	{ "user", d_user, false, false },
 	{ "pid-file", d_pid, false, false },
 	{ "keyd", d_keyd, false, false },
+	{ "keyd-user", d_keyd_user, false, false },
 	{ "access-log", d_access_log, false, false },
 	{ "error-log", d_error_log, false, false },
 	{ "log-level", d_log_level, false, false },
@@ -1206,6 +1212,7 @@ void conf_free(struct conf *c)
 	free(c->file);
 	free(c->user);
 	free(c->keyd);
+	free(c->keyd_user);
 	free(c->pid_file);
 	free(c->access_log);
 	free(c->error_log);

@@ -88,6 +88,8 @@ struct conf {
 
 	char *user;
 	char *keyd;             /* key daemon socket (hsmtls-keyd) */
+	char *keyd_user;        /* hsmtls-keyd's user when started as root */
+	int keyd_user_line;
 	char *pid_file;
 	char *access_log;       /* NULL: off; "stderr" or a path */
 	char *error_log;        /* NULL: stderr */

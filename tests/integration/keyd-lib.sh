@@ -20,6 +20,9 @@ keyd_conf() {
 	[ -z "${COUNTS:-}" ] || module=$HSMTLS_TESTP11
 	{
 		echo "keyd $KEYD_SOCK;"
+		# The token, the PIN file and the test module's files in $tmp
+		# are root's: the daemon stays root here (t96 tests the drop).
+		[ "$(id -u)" -ne 0 ] || echo "keyd-user root;"
 		echo "token $TOKEN_LABEL {"
 		echo "    module $module;"
 		echo "    pin-file $PIN_FILE;"
@@ -37,18 +40,7 @@ start_keyd() {
 	"$HSMTLS_KEYD" "$@" </dev/null >"$tmp/keyd-stdout.out" 2>"$KEYD_LOG" &
 	KEYD_PID=$!
 	BG_PIDS="$BG_PIDS $KEYD_PID"
-	i=0
-	while ! grep -q '^listening on ' "$KEYD_LOG"; do
-		if ! kill -0 "$KEYD_PID" 2>/dev/null; then
-			st=0
-			wait "$KEYD_PID" || st=$?
-			KEYD_PID=""
-			fail "hsmtls-keyd exited with status $st before listening: $(cat "$KEYD_LOG")"
-		fi
-		i=$((i + 1))
-		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "hsmtls-keyd printed no 'listening on' line"
-		sleep 0.1
-	done
+	wait_keyd_listening "$KEYD_PID" "$KEYD_LOG"
 }
 
 # stop_keyd: SIGTERM; the daemon must exit 0 (sets KEYD_STATUS).
@@ -104,4 +96,15 @@ two_tokens_one_key() {
 	rm -f "$tmp/web.key"
 	URI_A="pkcs11:token=$A;object=web;type=private"
 	URI_B="pkcs11:token=$B;object=web;type=private"
+}
+
+# wait_keyd_log TEXT N: until TEXT appears N times in the daemon's log.
+wait_keyd_log() {
+	i=0
+	while [ "$(grep -c -- "$1" "$KEYD_LOG" || true)" -lt "$2" ]; do
+		i=$((i + 1))
+		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "no '$1' (x$2) in the daemon's log: $(cat "$KEYD_LOG")"
+		kill -0 "$KEYD_PID" || fail "hsmtls-keyd died: $(cat "$KEYD_LOG")"
+		sleep 0.1
+	done
 }

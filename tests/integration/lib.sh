@@ -11,6 +11,14 @@
 # After make_token: TOKEN_DIR, TOKEN_LABEL, PIN_FILE, SOFTHSM2_CONF.
 # After start_server: PORT, SERVER_PID, SERVER_LOG.
 # After stop_server: SERVER_STATUS.
+#
+# Key mode (HSMTLS_TEST_KEY_MODE): keyd (the default) runs every server
+# that start_server or start_server_conf starts through its own
+# hsmtls-keyd, which loads the module (the test module too: its counts and
+# control files work there) and reads the PIN; inproc loads the module in
+# the server, as without the daemon.  A test whose subject is the
+# in-process engine says "key_mode inproc" (with its reason) at the top.
+# After an automatic daemon started: AUTO_KEYD_PID, AUTO_KEYD_LOG.
 
 set -eu
 
@@ -24,6 +32,10 @@ WAIT_SECS=${HSMTLS_TEST_WAIT:-30}
 
 SERVER_PID=""
 SERVER_STATUS=""
+KEY_MODE=${HSMTLS_TEST_KEY_MODE:-keyd}
+case $KEY_MODE in keyd|inproc) ;; *) echo "ERROR: HSMTLS_TEST_KEY_MODE=$KEY_MODE: want keyd or inproc" >&2; exit 99 ;; esac
+AUTO_KEYD_PID=""
+AUTO_KEYD_LOG=""
 BG_PIDS=""   # other background processes a test started (killed at exit)
 PORT=""
 tmp=""
@@ -69,12 +81,16 @@ cleanup() {
 		kill -KILL "$SERVER_PID" 2>/dev/null || true
 		wait "$SERVER_PID" 2>/dev/null || true
 	fi
+	stop_auto_keyd
 	for p in $BG_PIDS; do
 		kill "$p" 2>/dev/null || true
 	done
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$tmp" ]; then
 		for f in "$tmp"/server*.log; do
 			[ -e "$f" ] && dump_file "$f" "server stderr"
+		done
+		for f in "$tmp"/auto-keyd*.log; do
+			[ -e "$f" ] && dump_file "$f" "key daemon stderr"
 		done
 		for f in "$tmp"/*.out "$tmp"/*.err; do
 			[ -e "$f" ] && dump_file "$f" "output"
@@ -161,15 +177,140 @@ make_cert_for() {
 		fail "hsmtls-token selfsign for $4 failed: $(cat "$tmp/selfsign.err")"
 }
 
+# key_mode inproc [REASON]: this test runs its servers with the module in
+# the server (its subject is the in-process engine), whatever
+# HSMTLS_TEST_KEY_MODE says.
+key_mode() {
+	case $1 in
+	inproc|keyd) KEY_MODE=$1 ;;
+	*) hard_error "key_mode $1: want inproc or keyd" ;;
+	esac
+}
+
+AUTO_KEYD_SOCK=$tmp/auto-keyd.sock
+
+# start_auto_keyd FILE: the test's own hsmtls-keyd on FILE (a server
+# configuration) at AUTO_KEYD_SOCK; waits for its "listening on" line.  It
+# stays root, as the token in $tmp is root's (t96 tests the drop).
+start_auto_keyd() {
+	need_file HSMTLS_KEYD
+	stop_auto_keyd
+	AUTO_KEYD_LOG=$tmp/auto-keyd-$(date +%s%N).log
+	"$HSMTLS_KEYD" -c "$1" --socket "$AUTO_KEYD_SOCK" --user "$(id -un)" \
+	    </dev/null >/dev/null 2>"$AUTO_KEYD_LOG" &
+	AUTO_KEYD_PID=$!
+	wait_keyd_listening "$AUTO_KEYD_PID" "$AUTO_KEYD_LOG" || AUTO_KEYD_PID=""
+}
+
+# wait_keyd_listening PID LOG: until the daemon PID wrote its "listening
+# on" line to LOG; fails when it exits first (and then returns 1 to the
+# cleanup, which must not wait for it again) or takes too long.
+wait_keyd_listening() {
+	i=0
+	while ! grep -q '^listening on ' "$2"; do
+		if ! kill -0 "$1" 2>/dev/null; then
+			st=0
+			wait "$1" || st=$?
+			fail "hsmtls-keyd exited with status $st before listening: $(cat "$2")"
+		fi
+		i=$((i + 1))
+		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "hsmtls-keyd printed no 'listening on' line within ${WAIT_SECS}s"
+		sleep 0.1
+	done
+}
+
+stop_auto_keyd() {
+	[ -n "${AUTO_KEYD_PID:-}" ] || return 0
+	kill -TERM "$AUTO_KEYD_PID" 2>/dev/null || true
+	wait "$AUTO_KEYD_PID" 2>/dev/null || true
+	AUTO_KEYD_PID=""
+}
+
+# reload_server: SIGHUP the server; in keyd mode the test's daemon first,
+# waiting until it has reloaded (or failed to), so that the server's
+# reload opens keys the daemon already serves.
+reload_server() {
+	if [ -n "$AUTO_KEYD_PID" ]; then
+		n=$(grep -c -e ' reloaded: serving' -e 'reload failed' "$AUTO_KEYD_LOG" || true)
+		kill -HUP "$AUTO_KEYD_PID"
+		i=0
+		until [ "$(grep -c -e ' reloaded: serving' -e 'reload failed' "$AUTO_KEYD_LOG" || true)" -gt "$n" ]; do
+			i=$((i + 1))
+			[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "the test's hsmtls-keyd did not reload: $(cat "$AUTO_KEYD_LOG")"
+			sleep 0.1
+		done
+	fi
+	kill -HUP "$SERVER_PID"
+}
+
 # start_server_conf FILE [ARGS...]: hsmtls-server -c FILE in the
-# background; waits for "listening on" (sets PORT, ADMIN_PORT).
+# background; waits for "listening on" (sets PORT, ADMIN_PORT).  In keyd
+# mode, unless FILE names a daemon itself, a daemon on FILE first and the
+# server with --keyd (used again at every reload).
 start_server_conf() {
 	SERVER_LOG=$tmp/server.log
 	[ -e "$SERVER_LOG" ] && SERVER_LOG=$tmp/server-$$-$(date +%s%N).log
-	"$HSMTLS_SERVER" -c "$@" </dev/null >"$tmp/server-stdout.out" 2>"$SERVER_LOG" &
+	if [ "$KEY_MODE" = keyd ] && ! grep -q '^ *keyd ' "$1"; then
+		start_auto_keyd "$1"
+		"$HSMTLS_SERVER" -c "$@" --keyd "$AUTO_KEYD_SOCK" </dev/null >"$tmp/server-stdout.out" 2>"$SERVER_LOG" &
+	else
+		"$HSMTLS_SERVER" -c "$@" </dev/null >"$tmp/server-stdout.out" 2>"$SERVER_LOG" &
+	fi
 	SERVER_PID=$!
 	SERVER_STATUS=""
 	wait_listening
+}
+
+# uri_token_label URI: the URI's token= value, percent-decoded ("" if none).
+uri_token_label() {
+	l=$(printf '%s\n' "$1" | sed -n 's/^pkcs11:\(.*;\)\{0,1\}token=\([^;?]*\).*/\2/p')
+	printf '%b' "$(printf '%s' "$l" | sed 's/%\([0-9a-fA-F][0-9a-fA-F]\)/\\x\1/g')"
+}
+
+# keyd_args_conf FILE ARGS...: the key daemon's configuration for a server
+# started with the one-site flags ARGS (its token block from --module and
+# --pin-file, its key line from --key and --cert); sets SERVER_ARGS to ARGS
+# without --module and --pin-file (the daemon holds those).
+keyd_args_conf() {
+	out=$1
+	shift
+	k_module="" k_pin="" k_key="" k_cert="" k_root=/ k_rsa="" k_top=""
+	SERVER_ARGS=()
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--module) k_module=$2; shift 2; continue ;;
+		--pin-file) k_pin=$2; shift 2; continue ;;
+		--key) k_key=$2 ;;
+		--cert) k_cert=$2 ;;
+		--root) k_root=$2 ;;
+		--rsa-key-exchange) k_rsa=1 ;;
+		--allow-weak-key) k_top="$k_top|allow-weak-key on;" ;;
+		--allow-imported-key) k_top="$k_top|allow-imported-key on;" ;;
+		--pool-threads) k_top="$k_top|pool-threads $2;" ;;
+		--queue-max) k_top="$k_top|queue-max $2;" ;;
+		--key-timeout) k_top="$k_top|key-timeout ${2}ms;" ;;
+		esac
+		case $1 in
+		--key|--cert|--root|--pool-threads|--queue-max|--key-timeout|--listen|--max-connections|--pid-file|--log-file|--metrics-path|--admin-listen|--access-log)
+			SERVER_ARGS+=("$1" "$2"); shift 2 ;;
+		*) SERVER_ARGS+=("$1"); shift ;;
+		esac
+	done
+	label=$(uri_token_label "$k_key")
+	{
+		printf '%s\n' "$k_top" | tr '|' '\n' | sed '/^$/d'
+		if [ -n "$k_module$k_pin" ]; then
+			echo "token \"${label:-any}\" {"
+			[ -z "$k_module" ] || echo "    module \"$k_module\";"
+			[ -z "$k_pin" ] || echo "    pin-file \"$k_pin\";"
+			echo "}"
+		fi
+		echo "site s {"
+		echo "    root \"$k_root\";"
+		echo "    key \"$k_key\" \"$k_cert\";"
+		[ -z "$k_rsa" ] || echo "    rsa-key-exchange on;"
+		echo "}"
+	} >"$out"
 }
 
 # setup_server_key TYPE: token + one key "web" (id 01) + its certificate
@@ -181,6 +322,16 @@ setup_server_key() {
 	CERT=$tmp/cert.pem
 	make_cert "$KEY_URI" "$CERT"
 	make_root
+}
+
+# server_has_arg FLAG ARGS...: true when ARGS has FLAG (or FLAG=...).
+server_has_arg() {
+	f=$1
+	shift
+	for a in "$@"; do
+		case $a in "$f"|"$f"=*) return 0 ;; esac
+	done
+	return 1
 }
 
 # server_has_listen ARGS...: true when the caller passed its own --listen.
@@ -197,6 +348,11 @@ server_has_listen() {
 start_server() {
 	SERVER_LOG=$tmp/server.log
 	[ -e "$SERVER_LOG" ] && SERVER_LOG=$tmp/server-$$-$(date +%s%N).log
+	if [ "$KEY_MODE" = keyd ] && ! server_has_arg --keyd "$@"; then
+		keyd_args_conf "$tmp/auto-keyd.conf" "$@"
+		start_auto_keyd "$tmp/auto-keyd.conf"
+		set -- "${SERVER_ARGS[@]}" --keyd "$AUTO_KEYD_SOCK"
+	fi
 	if server_has_listen "$@"; then
 		"$HSMTLS_SERVER" "$@" </dev/null >"$tmp/server-stdout.out" 2>"$SERVER_LOG" &
 	else
@@ -205,6 +361,14 @@ start_server() {
 	SERVER_PID=$!
 	SERVER_STATUS=""
 	wait_listening
+}
+
+# keyd_mode_check: a server run through the test's daemon has no PKCS#11
+# module mapped (so a test passing in keyd mode really ran through it).
+keyd_mode_check() {
+	[ -n "$AUTO_KEYD_PID" ] && [ -r "/proc/$SERVER_PID/maps" ] || return 0
+	! grep -Eq 'softhsm|testp11' "/proc/$SERVER_PID/maps" ||
+		fail "keyd mode: the server mapped a PKCS#11 module: $(grep -E 'softhsm|testp11' "/proc/$SERVER_PID/maps" | head -1)"
 }
 
 wait_listening() {
@@ -220,6 +384,7 @@ wait_listening() {
 			[ "$PORT" -gt 0 ] || fail "listening on port 0: '$line'"
 			# The admin listener, if any, is announced first.
 			ADMIN_PORT=$(sed -n 's/^admin on .*:\([0-9][0-9]*\)$/\1/p' "$SERVER_LOG" | head -n1)
+			keyd_mode_check
 			return 0
 		fi
 		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -351,6 +516,9 @@ use_testp11() {
 	export HSMTLS_TESTP11_MODULE HSMTLS_TESTP11_COUNTS
 }
 
+# In both key modes this runs the server with the module in it: what is
+# tested is the server's own start-up refusal (the daemon's are tested
+# with the daemon, t90-t97).
 # expect_startup_failure WORD_REGEX ARGS...: the server (on
 # 127.0.0.1:0 unless ARGS has --listen) must refuse to start: exit status 1, exactly one line on stderr, matching
 # "hsmtls-server: " and the extended regex WORD_REGEX (case-insensitive),

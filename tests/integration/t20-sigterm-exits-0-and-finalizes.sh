@@ -2,6 +2,8 @@
 # t20: SIGTERM stops the server cleanly: exit status 0, and the PKCS#11
 # module is finalized exactly once (C_Finalize 1).
 . "$(dirname "$0")/lib.sh"
+# The subject: the server's own C_Finalize at SIGTERM (in keyd mode the daemon finalizes).
+key_mode inproc
 need_tool curl
 
 use_testp11

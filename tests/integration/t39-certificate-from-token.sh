@@ -2,6 +2,8 @@
 # t39: the certificate can live on the token too: --cert with a PKCS#11
 # URI (type=cert) reads it from there, and it must match the key.
 . "$(dirname "$0")/lib.sh"
+# The subject: certificates read from the token by the server (keyd mode needs certificate files).
+key_mode inproc
 need_tool openssl
 
 setup_server_key ec:P-256

@@ -5,6 +5,8 @@
 # 2 s (probe backoff capped at 1 s), with no restart.  Prints the measured
 # failure and recovery times.
 . "$(dirname "$0")/lib.sh"
+# The subject: the server's own engine counters for a token going down and recovering.
+key_mode inproc
 need_tool openssl
 
 use_faults

@@ -3,6 +3,8 @@
 # key-operation deadline (2 s), not later; handshakes started meanwhile
 # succeed at once; the late result lands nowhere and the server goes on.
 . "$(dirname "$0")/lib.sh"
+# The subject: the server's own worker pool and its expired-operation counter (the daemon's is t93).
+key_mode inproc
 need_tool openssl curl
 
 use_faults

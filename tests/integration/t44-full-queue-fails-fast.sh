@@ -4,6 +4,8 @@
 # complete and 8 that fail at once (not after the token), so memory does
 # not grow with the backlog.
 . "$(dirname "$0")/lib.sh"
+# The subject: the server's own worker-pool queue limit and its rejected counter.
+key_mode inproc
 need_file HSMTLS_BENCH
 
 use_faults

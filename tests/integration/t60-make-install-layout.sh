@@ -59,6 +59,7 @@ inner_make install DESTDIR="$root" >"$tmp/install.out" 2>"$tmp/install.err" ||
 	echo "$mandir/man8/hsmtls-keyd.8"
 	echo "$docdir/hsmtls.conf.example"
 	[ "$unitdir" = no ] || echo "$unitdir/hsmtls.service"
+	[ "$unitdir" = no ] || echo "$unitdir/hsmtls-keyd.service"
 } | sort >"$tmp/want.files"
 (cd "$root" && find . -type f -o -type l) | sed 's|^\.||' | sort >"$tmp/have.files"
 diff -u "$tmp/want.files" "$tmp/have.files" >&2 ||
@@ -111,8 +112,11 @@ grep -qx 'admin-listen 127.0.0.1:9443;' "$ex" || fail "the example has no admin-
 grep -q '^access-log /' "$ex" || fail "the example has no access-log"
 [ "$(grep -c '^site [a-z]* {$' "$ex")" -eq 2 ] || fail "the example does not have two sites"
 [ "$(grep -c '^token [a-z-]* {$' "$ex")" -eq 2 ] || fail "the example does not have two token blocks"
-grep -q '^    pin-file "${CREDENTIALS_DIRECTORY}/token.pin";$' "$ex" ||
-	fail "the example does not take its PIN from the systemd credential token.pin"
+grep -qx "    pin-file $sysconfdir/hsmtls/token.pin;" "$ex" ||
+	fail "the example's PIN file is not $sysconfdir/hsmtls/token.pin (read by the key daemon as root)"
+grep -qx 'keyd /run/hsmtls-keyd/keyd.sock;' "$ex" ||
+	fail "the example does not use the key daemon's socket /run/hsmtls-keyd/keyd.sock"
+grep -qx 'user hsmtls;' "$ex" || fail "the example does not name the server's user (the daemon's socket group)"
 grep -q '^    key "pkcs11:[^"]*;object=[^"]*rsa[^"]*" /' "$ex" &&
 	grep -q '^    key "pkcs11:[^"]*;object=[^"]*-ec;[^"]*" /' "$ex" ||
 	fail "the example's first site does not have an RSA and an EC key, quoted"
@@ -149,12 +153,34 @@ for line in \
     "CapabilityBoundingSet=CAP_NET_BIND_SERVICE" \
     "AmbientCapabilities=CAP_NET_BIND_SERVICE" \
     "LimitCORE=0" \
-    "LoadCredential=token.pin:$sysconfdir/hsmtls/token.pin" \
     "LogsDirectory=hsmtls" \
     "RuntimeDirectory=hsmtls"; do
 	grep -qxF -- "$line" "$unit" || fail "the unit has no line '$line'"
 done
 grep -q '^Type=notify' "$unit" && fail "the unit is Type=notify, but the server has no sd_notify"
+# The server never sees a PIN: the key daemon holds it.
+grep -q '^LoadCredential=' "$unit" && fail "hsmtls.service loads a PIN credential: $(grep '^LoadCredential=' "$unit")"
+grep -qx 'After=network-online.target hsmtls-keyd.service' "$unit" ||
+	fail "hsmtls.service does not start after hsmtls-keyd.service"
+
+# Test: the key daemon's unit runs the installed daemon on the same file,
+# starts as root and drops by itself, and has its own runtime directory.
+kunit=$root$unitdir/hsmtls-keyd.service
+grep -q '@[a-z]*@' "$kunit" && fail "unsubstituted @...@ in the daemon's unit: $(grep '@[a-z]*@' "$kunit")"
+for line in \
+    "Type=notify" \
+    "ExecStart=$bindir/hsmtls-keyd -c $conf" \
+    "ExecReload=/bin/kill -HUP \$MAINPID" \
+    "Restart=on-abnormal" \
+    "CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_CHOWN" \
+    "NoNewPrivileges=yes" \
+    "RuntimeDirectory=hsmtls-keyd" \
+    "ProtectSystem=strict" \
+    "LimitCORE=0" \
+    "MemoryDenyWriteExecute=yes"; do
+	grep -qxF -- "$line" "$kunit" || fail "hsmtls-keyd.service has no line '$line'"
+done
+grep -q '^User=' "$kunit" && fail "hsmtls-keyd.service sets User= (the daemon reads the PIN files as root, then drops)"
 # Each group of settings sits under a comment that says why.
 awk '
 	/^\[/ { prev = "section"; next }
@@ -162,10 +188,10 @@ awk '
 	/^$/ { prev = "blank"; next }
 	{
 		if (prev != "comment" && prev != "setting" && $0 !~ /^(Description|Documentation)=/)
-			printf "line %d without a comment: %s\n", NR, $0
+			printf "%s line %d without a comment: %s\n", FILENAME, FNR, $0
 		prev = "setting"
 	}
-' "$unit" >"$tmp/uncommented.out"
+' "$unit" "$kunit" >"$tmp/uncommented.out"
 [ ! -s "$tmp/uncommented.out" ] || fail "unit settings without a comment: $(cat "$tmp/uncommented.out")"
 
 # Test: "make uninstall" leaves no file behind.

@@ -4,10 +4,11 @@
 # every directive the example uses, has an entry in the man page.  And the
 # example works: with its paths moved into this test's directory, its two
 # tokens made on SoftHSM (three keys, self-signed certificates), a ticket
-# key file made as documented and the PINs in $CREDENTIALS_DIRECTORY as
-# systemd would pass them, "hsmtls-server -t -c" prints "configuration ok";
-# without CREDENTIALS_DIRECTORY, or with a misspelt directive, it exits 1
-# with "hsmtls-server: FILE:LINE: ..." errors.  That second part needs a server that reads
+# key file made as documented and the PIN files (mode 0600) where the
+# example names them, hsmtls-keyd serves the example's keys and
+# "hsmtls-server -t -c" through it prints "configuration ok"; a PIN file
+# open to its group stops the daemon with FILE:LINE, and a misspelt
+# directive makes the server exit 1 with "FILE:LINE: ..." errors.  That second part needs a server that reads
 # configuration files (-t -c) and is skipped, with a note, before it does.
 . "$(dirname "$0")/lib.sh"
 
@@ -50,6 +51,7 @@ if grep -q "unknown option" "$tmp/probe.out"; then
 	exit 0
 fi
 need_file SOFTHSM_MODULE
+need_file HSMTLS_KEYD
 need_tool openssl
 
 # Two tokens in one SoftHSM token directory (init makes one per directory:
@@ -61,7 +63,7 @@ need_tool openssl
 mv "$tmp"/t2/tokens/* "$tmp/t1/tokens/"
 SOFTHSM2_CONF=$tmp/t1/softhsm2.conf
 export SOFTHSM2_CONF
-mkdir -p "$tmp/etc" "$tmp/log" "$tmp/run" "$tmp/creds" \
+mkdir -p "$tmp/etc" "$tmp/log" "$tmp/run" "$tmp/run-keyd" \
 	"$tmp/srv/www.example.org" "$tmp/srv/api.example.org"
 echo www >"$tmp/srv/www.example.org/index.html"
 echo api >"$tmp/srv/api.example.org/index.html"
@@ -84,10 +86,10 @@ key api-hsm "$tmp/t2/user.pin" ec:P-256 api api.example.org \
 
 # The ticket key file as hsmtls.conf(5) says to make it.
 (umask 077; openssl rand -hex 80 >"$tmp/etc/ticket.keys")
-# The credentials as systemd leaves them: read-only copies (0400).
-cp "$tmp/t1/user.pin" "$tmp/creds/token.pin"
-cp "$tmp/t2/user.pin" "$tmp/creds/api.pin"
-chmod 0400 "$tmp/creds/token.pin" "$tmp/creds/api.pin"
+# The PIN files where the example names them, mode 0600.
+cp "$tmp/t1/user.pin" "$tmp/etc/token.pin"
+cp "$tmp/t2/user.pin" "$tmp/etc/api.pin"
+chmod 0600 "$tmp/etc/token.pin" "$tmp/etc/api.pin"
 
 # The example, with every path moved here and the ports made free ones.
 conf=$tmp/hsmtls.conf
@@ -96,6 +98,8 @@ sed -e "s|@sysconfdir@/hsmtls/|$tmp/etc/|g" \
 	-e '/^listen \[::\]:443;/d' \
 	-e "s|^admin-listen 127\.0\.0\.1:9443;|admin-listen 127.0.0.1:0;|" \
 	-e "s|/run/hsmtls/|$tmp/run/|" \
+	-e "s|/run/hsmtls-keyd/|$tmp/run-keyd/|" \
+	-e "s|^user hsmtls;|user $(id -un);|" \
 	-e "s|/var/log/hsmtls/|$tmp/log/|" \
 	-e "s|/srv/www/|$tmp/srv/|" \
 	-e "s|module /usr/lib/softhsm/libsofthsm2\.so;|module $SOFTHSM_MODULE;|" \
@@ -104,28 +108,42 @@ grep -v '^ *#' "$conf" | sed "s|$tmp/||g" |
 	grep -E '@|[ "]/(etc|srv|var|run)/|:443;|:9443;' >"$tmp/left.out" &&
 	fail "paths or ports of the system left in the test's copy: $(cat "$tmp/left.out")"
 
-# Test: the example checks out.
+grep -qx "keyd $tmp/run-keyd/keyd.sock;" "$conf" || fail "the example's keyd line was not moved here"
+
+# The daemon as the unit starts it, staying this test's user (the
+# example's keyd-user, hsmtls-keyd, need not exist here).
+run_keyd() {
+	"$HSMTLS_KEYD" -c "$1" --user "$(id -un)" </dev/null >/dev/null 2>"$tmp/keyd.err" &
+	KPID=$!
+	BG_PIDS="$BG_PIDS $KPID"
+	wait_keyd_listening "$KPID" "$tmp/keyd.err"
+}
+
+# Test: the example checks out, through the key daemon.
+run_keyd "$conf"
+grep -qx 'serving 3 keys' "$tmp/keyd.err" || fail "the daemon does not serve the example's 3 keys: $(cat "$tmp/keyd.err")"
 st=0
-CREDENTIALS_DIRECTORY=$tmp/creds timeout "$WAIT_SECS" \
-	"$HSMTLS_SERVER" -t -c "$conf" >"$tmp/check.out" 2>&1 || st=$?
+timeout "$WAIT_SECS" "$HSMTLS_SERVER" -t -c "$conf" >"$tmp/check.out" 2>&1 || st=$?
 [ "$st" -eq 0 ] || fail "hsmtls-server -t -c (the example): exit status $st: $(cat "$tmp/check.out")"
 expect_line "$tmp/check.out" "configuration ok"
 
-# Test: without CREDENTIALS_DIRECTORY, both pin-file lines are errors.
+# Test: a PIN file open to its group stops the daemon at its line.
+kill "$KPID"
+wait "$KPID" 2>/dev/null || true
+chmod 0640 "$tmp/etc/api.pin"
+n=$(grep -n "^ *pin-file $tmp/etc/api.pin;" "$conf" | cut -d: -f1)
 st=0
-env -u CREDENTIALS_DIRECTORY timeout "$WAIT_SECS" \
-	"$HSMTLS_SERVER" -t -c "$conf" >"$tmp/nocreds.out" 2>&1 || st=$?
-[ "$st" -eq 1 ] || fail "without CREDENTIALS_DIRECTORY: exit status $st, want 1"
-for n in $(grep -n '^ *pin-file "${CREDENTIALS_DIRECTORY}/' "$conf" | cut -d: -f1); do
-	grep -q "^$conf:$n: .*CREDENTIALS_DIRECTORY" "$tmp/nocreds.out" ||
-		fail "without CREDENTIALS_DIRECTORY: no error '$conf:$n: ...CREDENTIALS_DIRECTORY...': $(cat "$tmp/nocreds.out")"
-done
+timeout "$WAIT_SECS" "$HSMTLS_KEYD" -c "$conf" --user "$(id -un)" </dev/null >/dev/null 2>"$tmp/open.err" || st=$?
+[ "$st" -eq 1 ] || fail "a PIN file open to its group: daemon exit status $st, want 1: $(cat "$tmp/open.err")"
+grep -q "^$conf:[0-9]*: .*api.pin" "$tmp/open.err" ||
+	fail "a PIN file open to its group: no located error naming it: $(cat "$tmp/open.err")"
+chmod 0600 "$tmp/etc/api.pin"
+run_keyd "$conf"
 
 # Test: a misspelt directive on line 3 is reported as FILE:3: ...
 sed '3i listn 127.0.0.1:0;' "$conf" >"$tmp/bad.conf"
 st=0
-CREDENTIALS_DIRECTORY=$tmp/creds timeout "$WAIT_SECS" \
-	"$HSMTLS_SERVER" -t -c "$tmp/bad.conf" >"$tmp/bad.out" 2>&1 || st=$?
+timeout "$WAIT_SECS" "$HSMTLS_SERVER" -t -c "$tmp/bad.conf" >"$tmp/bad.out" 2>&1 || st=$?
 [ "$st" -eq 1 ] || fail "misspelt directive: exit status $st, want 1"
 grep -q "^$tmp/bad.conf:3: " "$tmp/bad.out" ||
 	fail "misspelt directive: no '$tmp/bad.conf:3: ...' error: $(cat "$tmp/bad.out")"

@@ -82,10 +82,10 @@ secs=$((4 * TIME_SCALE))
 LOAD=$!
 BG_PIDS="$KA $LOAD"
 sleep 1
-kill -HUP "$SERVER_PID"
+reload_server
 wait_log 'reloaded: configuration' 1
 sleep 1
-kill -HUP "$SERVER_PID"
+reload_server
 wait_log 'reloaded: configuration' 2
 st=0
 wait "$LOAD" || st=$?
@@ -106,7 +106,7 @@ grep -qx "after HTTP/1.1 200 OK" "$tmp/ka.out" || fail "keep-alive connection af
 NEW=$(make_key ec:P-384 web2 02)
 make_cert "$NEW" "$tmp/new.pem"
 write_conf "$NEW" "$tmp/new.pem"
-kill -HUP "$SERVER_PID"
+reload_server
 wait_log 'reloaded: configuration' 3
 bits=$(s_client -CAfile "$tmp/new.pem" | sed -n 's/^Server public key is \([0-9]*\) bit$/\1/p')
 [ "$bits" = 384 ] || fail "after reloading a new key: server key is '$bits' bits, want 384"
@@ -114,7 +114,7 @@ bits=$(s_client -CAfile "$tmp/new.pem" | sed -n 's/^Server public key is \([0-9]
 # Test: a broken file: every error logged with its line, the old
 # configuration keeps serving, the server keeps running.
 printf 'listen 127.0.0.1:0;\nbogus 1;\nsite www {\n  root %s;\n  root %s;\n}\n' "$ROOT" "$ROOT" >"$C"
-kill -HUP "$SERVER_PID"
+reload_server
 wait_log 'reload failed' 1
 grep -q "$C:2: unknown directive 'bogus'" "$SERVER_LOG" || fail "reload error for line 2 not logged: $(cat "$SERVER_LOG")"
 grep -q "$C:5: 'root': duplicate" "$SERVER_LOG" || fail "reload error for line 5 not logged: $(cat "$SERVER_LOG")"

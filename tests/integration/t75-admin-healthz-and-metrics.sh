@@ -7,6 +7,8 @@
 # latency histogram, token faults by CKR name, queue depth and busy
 # workers, open connections, token down and recovery.
 . "$(dirname "$0")/lib.sh"
+# The subject: per-token metrics and /healthz of the server's own engines.
+key_mode inproc
 need_tool openssl curl python3
 
 use_faults

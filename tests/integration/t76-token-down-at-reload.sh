@@ -7,6 +7,8 @@
 # so), /healthz names the token that is down.  When the token is back,
 # its site serves again, and the next reload picks up its new key.
 . "$(dirname "$0")/lib.sh"
+# The subject: per-token reload of the server's own engines (a daemon reload is all or nothing).
+key_mode inproc
 need_tool openssl curl
 need_file SOFTHSM_MODULE
 
@@ -71,7 +73,7 @@ code=$(curl -s -o "$tmp/h.out" -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/h
 
 # Test: the reload still swaps site b to its new key; site a keeps its old one.
 write_conf A2 B2
-kill -HUP "$SERVER_PID"
+reload_server
 wait_log 'reloaded: configuration' 1
 grep -q "warning: site 'a': keeps serving its previous keys and certificates" "$SERVER_LOG" ||
 	fail "no warning for the site whose token is down: $(cat "$SERVER_LOG")"
@@ -86,7 +88,7 @@ until [ "$(bits a.test "$tmp/A1.pem")" = 256 ]; do
 	sleep 0.1
 done
 # ...and the next reload gives it its new key.
-kill -HUP "$SERVER_PID"
+reload_server
 wait_log 'reloaded: configuration' 2
 [ "$(bits a.test "$tmp/A2.pem")" = 384 ] || fail "a.test after the token is back and a reload: $(bits a.test "$tmp/A2.pem")"
 [ "$(bits b.test "$tmp/B2.pem")" = 384 ] || fail "b.test after the second reload: $(bits b.test "$tmp/B2.pem")"

@@ -76,7 +76,7 @@ grep -q '"GET /file.txt HTTP/1.1" 200' "$tmp/access.log" || fail "new access log
 # Test: SIGHUP reopens too, and log-level warn drops info lines.
 write_conf warn
 mv "$tmp/access.log" "$tmp/access.log.2"
-kill -HUP "$SERVER_PID"
+reload_server
 i=0
 until grep -q 'reloaded: configuration 2' "$tmp/error.log" 2>/dev/null; do
 	i=$((i + 1)); [ "$i" -lt $((WAIT_SECS * 10)) ] || fail "no reload line: $(cat "$tmp/error.log" 2>&1)"

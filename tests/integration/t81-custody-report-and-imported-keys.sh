@@ -12,6 +12,8 @@
 # allowance refuses the imported keys it had loaded.  hsmtls-token check
 # prints the same custody lines and exits 1 for the imported keys.
 . "$(dirname "$0")/lib.sh"
+# The subject: the server's own custody report and its allow-imported-key checks.
+key_mode inproc
 need_tool openssl softhsm2-util pkcs11-tool
 
 setup_server_key ec:P-256
@@ -173,14 +175,14 @@ write_conf "" no
 start_server_conf "$tmp/c.conf"
 [ "$(custody_lines "$SERVER_LOG")" = "$WANT_WEB" ] || fail "custody before reload: $(custody_lines "$SERVER_LOG")"
 write_conf "allow-imported-key on;" yes
-kill -HUP "$SERVER_PID"
+reload_server
 wait_log 'reloaded: configuration 2' 1
 wait_log 'custody: token=' 4
 sed -n '/reloaded: configuration 2/,$p' "$SERVER_LOG" >"$tmp/after"
 custody_lines "$tmp/after" | sort >"$tmp/got"
 diff -u "$tmp/want3" "$tmp/got" >&2 || fail "custody lines after the reload differ"
 write_conf "" yes
-kill -HUP "$SERVER_PID"
+reload_server
 wait_log 'reload failed' 1
 n=$(grep -c 'custody: token=' "$SERVER_LOG")
 [ "$n" -eq 4 ] || fail "custody lines after a failed reload: $n, want still 4"

@@ -12,6 +12,8 @@
 # of it either, while it holds the key's public modulus (so the dump has
 # the server's heap and the search works on it).
 . "$(dirname "$0")/lib.sh"
+# The subject: its first half scans an in-process server (it starts the daemon half itself).
+key_mode inproc
 . "$(dirname "$0")/keyd-lib.sh"
 need_tool openssl python3 softhsm2-util
 need_file HSMTLS_BENCH
