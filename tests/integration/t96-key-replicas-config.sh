@@ -39,6 +39,8 @@ conf() {
 		echo "    $key"
 		echo "}"
 		echo "allow-imported-key on;"
+		# The test's tokens are its own user's: the daemon stays that user.
+		[ "$(id -u)" -ne 0 ] || echo "keyd-user root;"
 		for l in "$@"; do
 			echo "$l"
 		done

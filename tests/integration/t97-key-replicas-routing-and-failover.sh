@@ -20,7 +20,8 @@ CERT=$tmp/web.pem
 
 C=$tmp/hsmtls.conf
 mkdir -p "$tmp/keyd"
-cat >"$C" <<EOC
+{ [ "$(id -u)" -ne 0 ] || echo "keyd-user root;"; } >"$C"
+cat >>"$C" <<EOC
 keyd $KEYD_SOCK;
 listen 127.0.0.1:0;
 key-timeout 500ms;
