@@ -2,7 +2,8 @@
 # SoftHSM token with one key and certificate, and one hsmtls-server run
 # from a configuration, both in a temporary directory removed at exit.
 #
-# After bench_init: tmp, BUILD, SERVER, TOKEN, HSBENCH, TESTP11.
+# After bench_init: tmp, BUILD, SERVER, TOKEN, HSBENCH, TESTP11, keyd_user
+# (a keyd-user line for a daemon on the throwaway token).
 # After bench_token TYPE: uri (the key), cert, www, pin.
 # After bench_serve CONF: pid, port.
 
@@ -19,6 +20,10 @@ bench_init() {   # bench_init NAME
 		[ -e "$f" ] || die "$f not found: build first (./quickstart.sh test)"
 	done
 	tmp=$(mktemp -d "/tmp/hsmtls-$bench_name.XXXXXX")
+	# The throwaway token is ours: a daemon started as root stays root
+	# (its default keyd-user is for real deployments).
+	keyd_user=""
+	[ "$(id -u)" -ne 0 ] || keyd_user="keyd-user root;"
 	pid=""
 	trap bench_cleanup EXIT
 }

@@ -36,6 +36,7 @@ EOF
 cat >"$tmp/keyd.conf" <<EOF
 listen 127.0.0.1:0;
 keyd $tmp/keyd/sock;
+$keyd_user
 token hsmtls-dev { pin-file $pin; }
 $site
 EOF

@@ -60,6 +60,7 @@ for mode in one two; do
 	cat >"$tmp/$mode.conf" <<EOC
 listen 127.0.0.1:0;
 keyd $tmp/keyd/sock;
+$keyd_user
 allow-imported-key on;
 token hsmtls-dev { module $TESTP11; pin-file $tmp/token/user.pin; }
 token bench-b { module $TESTP11; pin-file $tmp/b/user.pin; }

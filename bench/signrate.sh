@@ -35,6 +35,7 @@ bench_token "$KEY_TYPE"
 mkdir -p "$tmp/keyd"
 cat >"$tmp/keyd.conf" <<EOF
 keyd $tmp/keyd/sock;
+$keyd_user
 token hsmtls-dev { pin-file $pin; }
 site bench { root $www; key "$uri" $cert; }
 EOF
