@@ -8,8 +8,9 @@ PATTERNS is a file of lines "NAME HEX"; each pattern is searched for as
 given (big-endian) and reversed (little-endian, as bignum libraries keep
 words).  Every readable mapping of /proc/PID/maps is read through
 /proc/PID/mem (mappings over 4 GiB, a sanitizer's shadow, are skipped),
-ROUNDS times (default 4) with PAUSE_S seconds between
-(default 0.2).  Prints one line per pattern found ("found NAME be|le
+only the pages that are in memory or swapped out (/proc/PID/pagemap: any
+other page holds only zeros), ROUNDS times (default 4) with PAUSE_S
+seconds between (default 0.2).  Prints one line per pattern found ("found NAME be|le
 ROUND ADDRESS PATH") and a last line "scanned N bytes in R rounds, found
 K of M"; exit 0.  Needs ptrace rights over PID (root, or the same user
 with ptrace_scope 0).  With --file, FILE (a core dump made by gcore) is
@@ -87,12 +88,50 @@ def scan_range(f, start, end, path, pats, rnd, found, seen_names):
     return total
 
 
+PAGE = 4096
+
+
+def present_runs(pagemap, start, end):
+    """The parts of start..end that are in memory or swapped out (a page
+    neither holds nothing but zeros), as (start, end) runs, from
+    /proc/PID/pagemap (bit 63 present, bit 62 swapped).  Without pagemap
+    the whole range."""
+    if pagemap is None:
+        yield start, end
+        return
+    try:
+        pagemap.seek((start // PAGE) * 8)
+        raw = pagemap.read(((end - start) // PAGE) * 8)
+    except OSError:
+        yield start, end
+        return
+    run = None
+    for i in range(len(raw) // 8):
+        e = int.from_bytes(raw[i * 8:i * 8 + 8], "little")
+        addr = start + i * PAGE
+        if e & (3 << 62):
+            if run is None:
+                run = addr
+        elif run is not None:
+            yield run, addr
+            run = None
+    if run is not None:
+        yield run, start + (len(raw) // 8) * PAGE
+
+
 def scan_once(pid, pats, rnd, found, seen_names):
     total = 0
+    try:
+        pagemap = open(f"/proc/{pid}/pagemap", "rb", buffering=0)
+    except OSError:
+        pagemap = None
     with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
         for start, end, path in regions(pid):
-            total += scan_range(mem, start, end, path or "[anon]", pats,
-                                rnd, found, seen_names)
+            for a, b in present_runs(pagemap, start, end):
+                total += scan_range(mem, a, b, path or "[anon]", pats,
+                                    rnd, found, seen_names)
+    if pagemap is not None:
+        pagemap.close()
     return total
 
 
