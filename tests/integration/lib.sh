@@ -207,7 +207,7 @@ start_auto_keyd() {
 # cleanup, which must not wait for it again) or takes too long.
 wait_keyd_listening() {
 	i=0
-	while ! grep -q '^listening on ' "$2"; do
+	while ! grep -qs '^listening on ' "$2"; do
 		if ! kill -0 "$1" 2>/dev/null; then
 			st=0
 			wait "$1" || st=$?
@@ -374,7 +374,7 @@ keyd_mode_check() {
 wait_listening() {
 	i=0
 	while [ "$i" -lt $((WAIT_SECS * 10)) ]; do
-		line=$(grep -m1 '^listening on ' "$SERVER_LOG" || true)
+		line=$(grep -s -m1 '^listening on ' "$SERVER_LOG" || true)
 		# Only a whole line: the file must end in a newline.
 		if [ -n "$line" ] && [ "$(tail -c1 "$SERVER_LOG" | wc -l)" -eq 1 ]; then
 			PORT=${line##*:}
