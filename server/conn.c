@@ -603,7 +603,7 @@ static void conn_link(struct server *s, struct conn *c)
 	else
 		s->conns_tail = c;
 	s->conns = c;
-	s->nconns++;
+	server_conn_opened(s);
 }
 
 static struct conn *conn_alloc(struct server *s, int fd)

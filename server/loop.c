@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -319,9 +320,32 @@ static void server_retry_cb(struct ev_loop *ev, ev_timer *w, int revents)
 		server_accept_all(s, true);
 }
 
+/*
+ * A burst of connections leaves their freed memory in the allocator's
+ * heap (each connection is tens of KiB), so the process would keep the
+ * RSS of its busiest moment.  Once most of a burst of 64 or more is gone,
+ * the free memory goes back to the system.
+ */
+#define LOOP_TRIM_MIN 64
+
+static void server_trim(struct server *s)
+{
+	if (s->conns_peak >= LOOP_TRIM_MIN && s->nconns * 4 <= s->conns_peak) {
+		(void)malloc_trim(0);
+		s->conns_peak = s->nconns;
+	}
+}
+
+void server_conn_opened(struct server *s)
+{
+	if (++s->nconns > s->conns_peak)
+		s->conns_peak = s->nconns;
+}
+
 void server_conn_closed(struct server *s)
 {
 	s->nconns--;
+	server_trim(s);
 	if (s->stopping) {
 		if (s->nconns == 0)
 			ev_break(s->ev, EVBREAK_ALL);

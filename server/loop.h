@@ -59,6 +59,7 @@ struct server {
 	struct admin_conn *admins;      /* live admin connections (admin.c) */
 	unsigned nadmins;
 	unsigned nconns;
+	unsigned conns_peak;            /* most open since memory was trimmed */
 	unsigned max_conns;
 	double shutdown_timeout;
 	bool stopping;
@@ -102,6 +103,7 @@ void server_swap(struct server *s, struct gen *g);
 void server_close(struct server *s);
 
 /* Called by conn.c when a connection is freed. */
+void server_conn_opened(struct server *s);
 void server_conn_closed(struct server *s);
 
 /* Drive engine e's key daemon connection from the loop (NULL: none). */
