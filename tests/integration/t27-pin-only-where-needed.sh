@@ -19,6 +19,18 @@ no_pin() {
 	! grep -aqF -- "$PIN" "$2" || fail "$1 holds the PIN"
 }
 locked_kb() { sed -n 's/^VmLck:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$1/status"; }
+# expect_locked WHO PID: PID has locked memory (the PIN page), except in
+# a sanitizer build, whose mlock() does nothing (AddressSanitizer ignores
+# it; such a process maps terabytes of shadow, VmSize tells).
+expect_locked() {
+	vm=$(sed -n 's/^VmSize:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$2/status")
+	if [ "${vm:-0}" -gt $((64 * 1024 * 1024)) ]; then
+		echo "$1: a sanitizer build (its mlock does nothing): VmLck not checked"
+		return 0
+	fi
+	[ "$(locked_kb "$2")" -ge 4 ] ||
+		fail "$1 locks no memory for its PIN (VmLck $(locked_kb "$2") kB)"
+}
 
 key_mode keyd
 start_server_conf "$tmp/hsmtls.conf"
@@ -35,8 +47,7 @@ for p in "$SERVER_PID" "$AUTO_KEYD_PID"; do
 	no_pin "the command line of $p" "/proc/$p/cmdline"
 	no_pin "the environment of $p" "/proc/$p/environ"
 done
-[ "$(locked_kb "$AUTO_KEYD_PID")" -ge 4 ] ||
-	fail "the daemon locks no memory for its PIN (VmLck $(locked_kb "$AUTO_KEYD_PID") kB)"
+expect_locked "the daemon" "$AUTO_KEYD_PID"
 stop_server_ok
 stop_auto_keyd
 no_pin "the server's log" "$SERVER_LOG"
@@ -46,8 +57,7 @@ echo "keyd mode: no PIN in argv, environ or logs; the daemon's PIN page is locke
 # In-process: the server holds the PIN locked.
 key_mode inproc
 start_server_conf "$tmp/hsmtls.conf"
-[ "$(locked_kb "$SERVER_PID")" -ge 4 ] ||
-	fail "the in-process server locks no memory for its PIN"
+expect_locked "the in-process server" "$SERVER_PID"
 no_pin "the in-process server's environment" "/proc/$SERVER_PID/environ"
 stop_server_ok
 no_pin "the in-process server's log" "$SERVER_LOG"
