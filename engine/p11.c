@@ -248,7 +248,11 @@ hk_p11_select(struct hk_p11 *p, char *err, size_t errlen)
 		    "token=, serial= or slot-id=", found, p->uri);
 		return -1;
 	}
-	trim_label(p->label, p->info.label, sizeof(p->info.label));
+	/* Named once, at the first select: operations and logs read the name
+	 * without a lock, so a recovery (which selects again, as the same URI
+	 * finds the same token) must not rewrite it under them. */
+	if (p->label[0] == '\0')
+		trim_label(p->label, p->info.label, sizeof(p->info.label));
 	return 0;
 }
 
