@@ -702,10 +702,9 @@ bool conn_evict_idle(struct server *s)
 	for (c = s->conns_tail; c != NULL; c = c->prev) {
 		if (c->dead || c->closing || !conn_idle(c))
 			continue;
-		/* Mid-handshake (bytes exchanged) is not idle either. */
+		/* A handshake past its ClientHello is not idle either. */
 		if (c->state == CONN_HANDSHAKE &&
-		    (SSL_in_init(c->ssl) && SSL_get_state(c->ssl) !=
-		    TLS_ST_BEFORE))
+		    SSL_get_state(c->ssl) != TLS_ST_BEFORE)
 			continue;
 		s->st.evicted++;
 		c->evicted = true;

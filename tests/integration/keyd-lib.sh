@@ -98,13 +98,3 @@ two_tokens_one_key() {
 	URI_B="pkcs11:token=$B;object=web;type=private"
 }
 
-# wait_keyd_log TEXT N: until TEXT appears N times in the daemon's log.
-wait_keyd_log() {
-	i=0
-	while [ "$(grep -c -- "$1" "$KEYD_LOG" || true)" -lt "$2" ]; do
-		i=$((i + 1))
-		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "no '$1' (x$2) in the daemon's log: $(cat "$KEYD_LOG")"
-		kill -0 "$KEYD_PID" || fail "hsmtls-keyd died: $(cat "$KEYD_LOG")"
-		sleep 0.1
-	done
-}

@@ -226,6 +226,23 @@ stop_auto_keyd() {
 	AUTO_KEYD_PID=""
 }
 
+# wait_log TEXT N [FILE [PID]]: until the fixed string TEXT stands N times
+# in FILE (default the server's log); fails after WAIT_SECS, or when PID
+# (default the server; "" for none) has died.
+wait_log() {
+	wl_file=${3:-$SERVER_LOG}
+	wl_pid=${4-$SERVER_PID}
+	i=0
+	while :; do
+		n=$(grep -cF -- "$1" "$wl_file" 2>/dev/null || true)
+		[ "${n:-0}" -lt "$2" ] || return 0
+		i=$((i + 1))
+		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "no '$1' (x$2) in $wl_file: $(cat "$wl_file" 2>&1)"
+		[ -z "$wl_pid" ] || kill -0 "$wl_pid" 2>/dev/null || fail "process $wl_pid died: $(cat "$wl_file" 2>&1)"
+		sleep 0.1
+	done
+}
+
 # reload_server: SIGHUP the server; in keyd mode the test's daemon first,
 # waiting until it has reloaded (or failed to), so that the server's
 # reload opens keys the daemon already serves.

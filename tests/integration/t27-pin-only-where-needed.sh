@@ -36,12 +36,7 @@ key_mode keyd
 start_server_conf "$tmp/hsmtls.conf"
 handshakes 3 -tls1_3
 reload_server
-i=0
-until grep -q 'reloaded: configuration 2 ' "$SERVER_LOG"; do
-	i=$((i + 1))
-	[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "no reload: $(tail -3 "$SERVER_LOG")"
-	sleep 0.1
-done
+wait_log 'reloaded: configuration 2 ' 1
 handshakes 2 -tls1_2
 for p in "$SERVER_PID" "$AUTO_KEYD_PID"; do
 	no_pin "the command line of $p" "/proc/$p/cmdline"

@@ -99,11 +99,7 @@ r=$(connect "$PORT_B" "$tmp/sess1_3" "" -tls1_3 -servername localhost)
 [ "$r" = New ] || fail "instance B with other ticket keys: got '$r', want New"
 cp "$tmp/tickets" "$tmp/tickets-b"
 kill -HUP "$PID_B"
-i=0
-until grep -q 'reloaded: configuration' "$SERVER_LOG"; do
-	i=$((i + 1)); [ "$i" -lt $((WAIT_SECS * 10)) ] || fail "instance B did not reload: $(cat "$SERVER_LOG")"
-	sleep 0.1
-done
+wait_log 'reloaded: configuration' 1 "$SERVER_LOG" "$PID_B"
 b1=$(count_of C_Sign)
 for v in 1_3 1_2; do
 	r=$(connect "$PORT_B" "$tmp/sess$v" "" -tls$v -servername localhost)

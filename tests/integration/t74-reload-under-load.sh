@@ -28,17 +28,6 @@ EOF
 write_conf "$KEY_URI" "$CERT"
 start_server_conf "$C"
 
-# wait_log TEXT N: until TEXT appears N times in the server log.
-wait_log() {
-	i=0
-	while [ "$(grep -c -- "$1" "$SERVER_LOG" || true)" -lt "$2" ]; do
-		i=$((i + 1))
-		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "no '$1' (x$2) in the log: $(cat "$SERVER_LOG")"
-		kill -0 "$SERVER_PID" || fail "server died: $(cat "$SERVER_LOG")"
-		sleep 0.1
-	done
-}
-
 # A keep-alive connection, held open across the reload (python3).
 cat >"$tmp/ka.py" <<'EOF'
 import socket, ssl, sys, time

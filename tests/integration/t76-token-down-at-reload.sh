@@ -50,15 +50,6 @@ bits() {
 	    -CAfile "$2" -verify_return_error </dev/null >"$tmp/bits.out" 2>&1 || { echo failed; return 0; }
 	sed -n 's/^Server public key is \([0-9]*\) bit$/\1/p' "$tmp/bits.out"
 }
-wait_log() {
-	i=0
-	while [ "$(grep -c -- "$1" "$SERVER_LOG" || true)" -lt "$2" ]; do
-		i=$((i + 1))
-		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "no '$1' (x$2) in the log: $(cat "$SERVER_LOG")"
-		sleep 0.1
-	done
-}
-
 write_conf A1 B1
 start_server_conf "$C"
 [ "$(bits a.test "$tmp/A1.pem")" = 256 ] || fail "a.test before: $(bits a.test "$tmp/A1.pem")"

@@ -77,11 +77,7 @@ grep -q '"GET /file.txt HTTP/1.1" 200' "$tmp/access.log" || fail "new access log
 write_conf warn
 mv "$tmp/access.log" "$tmp/access.log.2"
 reload_server
-i=0
-until grep -q 'reloaded: configuration 2' "$tmp/error.log" 2>/dev/null; do
-	i=$((i + 1)); [ "$i" -lt $((WAIT_SECS * 10)) ] || fail "no reload line: $(cat "$tmp/error.log" 2>&1)"
-	sleep 0.1
-done
+wait_log 'reloaded: configuration 2' 1 "$tmp/error.log"
 fetch /file.txt >/dev/null
 i=0
 until [ -s "$tmp/access.log" ]; do

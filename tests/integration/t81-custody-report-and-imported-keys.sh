@@ -123,16 +123,6 @@ write_conf() {   # write_conf ALLOW_LINE WITH_IMPORTED
 	} >"$tmp/c.conf.new"
 	mv -f "$tmp/c.conf.new" "$tmp/c.conf"
 }
-# wait_log TEXT N: until TEXT is in the server log N times.
-wait_log() {
-	i=0
-	while [ "$(grep -cF -- "$1" "$SERVER_LOG" || true)" -lt "$2" ]; do
-		i=$((i + 1))
-		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "no '$1' (x$2) in the log: $(cat "$SERVER_LOG")"
-		sleep 0.1
-	done
-}
-
 # Test: without the directive, the file's imported keys are refused, each
 # on its own FILE:LINE line; the generated key is not.
 write_conf "" yes

@@ -49,7 +49,7 @@ b_ok && fail "site b served before it was configured"
 # Test: a site added, the daemon reloaded, then the server: b is served.
 keyd_conf "$C" "$SITE_A" "$SITE_B"
 kill -HUP "$KEYD_PID"
-wait_keyd_log 'reloaded: serving 2 keys (1 of 1 token kept as they were)' 1
+wait_log 'reloaded: serving 2 keys (1 of 1 token kept as they were)' 1 "$KEYD_LOG" "$KEYD_PID"
 [ "$(count_of C_Login)" -eq 1 ] || fail "C_Login after the daemon's reload: $(count_of C_Login), want 1 (engine kept)"
 # The server's connection still holds the keys it opened before.
 handshakes 2 -tls1_3
@@ -72,7 +72,7 @@ keyd_conf "$C" "$SITE_A" "$SITE_B"
 sed -i "s|pin-file $PIN_FILE;|pin-file $tmp/pin2;|" "$C"
 grep -q "pin-file $tmp/pin2;" "$C" || hard_error "the token block did not change"
 kill -HUP "$KEYD_PID"
-wait_keyd_log 'reloaded: serving 2 keys (0 of 1 token kept as they were)' 1
+wait_log 'reloaded: serving 2 keys (0 of 1 token kept as they were)' 1 "$KEYD_LOG" "$KEYD_PID"
 [ "$(count_of C_Login)" -eq 2 ] || fail "C_Login after a changed token block: $(count_of C_Login), want 2"
 handshakes 2 -tls1_3
 b_ok || fail "site b not served by the old set's keys"
@@ -88,11 +88,11 @@ keyd_conf "$C" "$SITE_A" "$SITE_B" "site c {
 sed -i "s|pin-file $PIN_FILE;|pin-file $tmp/pin2;|" "$C"
 bad=$(grep -n 'object=nope' "$C" | cut -d: -f1)
 kill -HUP "$KEYD_PID"
-wait_keyd_log 'reload failed; the previous keys keep serving' 1
+wait_log 'reload failed; the previous keys keep serving' 1 "$KEYD_LOG" "$KEYD_PID"
 grep -q "$C:$bad: " "$KEYD_LOG" || fail "no $C:$bad error for the missing key: $(cat "$KEYD_LOG")"
 printf 'site x {\n    root %s\n' "$ROOT" >"$C"   # not even parsable
 kill -HUP "$KEYD_PID"
-wait_keyd_log 'reload failed; the previous keys keep serving' 2
+wait_log 'reload failed; the previous keys keep serving' 2 "$KEYD_LOG" "$KEYD_PID"
 grep -q "error $C:[0-9]*: .root.: missing" "$KEYD_LOG" || fail "no located parse error: $(cat "$KEYD_LOG")"
 # The server's connection and a new one both still get both keys.
 handshakes 2 -tls1_3

@@ -32,12 +32,7 @@ leg() {
 	"$HSMTLS_BENCH" --connect "127.0.0.1:$PORT" --cafile "$CERT" --requests 500 \
 	    --concurrency 2 >"$tmp/load1.out" 2>&1 || fail "$1: first 500: $(tail -2 "$tmp/load1.out")"
 	reload_server
-	i=0
-	until grep -q 'reloaded: configuration 2 ' "$SERVER_LOG"; do
-		i=$((i + 1))
-		[ "$i" -lt $((WAIT_SECS * 10)) ] || fail "$1: no reload: $(tail -5 "$SERVER_LOG")"
-		sleep 0.1
-	done
+	wait_log 'reloaded: configuration 2 ' 1
 	"$HSMTLS_BENCH" --connect "127.0.0.1:$PORT" --cafile "$CERT" --requests 500 \
 	    --concurrency 2 >"$tmp/load2.out" 2>&1 || fail "$1: second 500: $(tail -2 "$tmp/load2.out")"
 	for f in "$tmp/load1.out" "$tmp/load2.out"; do
