@@ -138,6 +138,9 @@ hk_engine_stats(const struct hk_engine *e, struct hk_stats *st)
 		hk_keyd_stats(e->keyd, st);
 	if (e->pool != NULL)
 		hk_pool_stats(e->pool, st);
+	/* Same-thread calls (hk_keyop_*_now) count with the pool's. */
+	st->workers_busy += atomic_load(&e->now_busy);
+	st->ops_expired += atomic_load(&e->now_expired);
 }
 
 void

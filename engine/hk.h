@@ -291,6 +291,23 @@ int hk_keyop_decrypt_raw(struct hk_key *k, const unsigned char *in,
  */
 int hk_keyop_result(struct hk_pending *op, unsigned char *out, size_t *outlen,
     char *err, size_t errlen);
+/*
+ * The same two operations run on the calling thread (for a caller with
+ * threads to spare: the key daemon's request threads), counted alike.
+ * HK_KEYOP_BUSY, nothing done, when as many calls as the token has pool
+ * workers already run: use the pool then.  No deadline: the caller
+ * watches hk_key_deadline_ms() itself.
+ */
+int hk_keyop_sign_now(struct hk_key *k, enum hk_sign_mech mech, int md_nid,
+    int saltlen, const unsigned char *in, size_t inlen, unsigned char *out,
+    size_t *outlen, char *err, size_t errlen);
+int hk_keyop_decrypt_raw_now(struct hk_key *k, const unsigned char *in,
+    size_t inlen, unsigned char *out, size_t *outlen, char *err,
+    size_t errlen);
+unsigned hk_key_deadline_ms(const struct hk_key *k);
+/* The caller gave up on a same-thread call at its deadline: counted with
+ * the pool's expired operations. */
+void hk_keyop_expired_now(struct hk_key *k);
 /* Done with it: a running operation is abandoned (its late result is
  * dropped, its eventfd write lands on the operation's own duplicate). */
 void hk_keyop_free(struct hk_pending *op);

@@ -40,6 +40,8 @@ struct hk_engine {
 	struct hk_xport xport;          /* the pool's, or the key daemon's */
 	struct hk_metrics metrics;      /* metrics.c */
 	struct hk_keyd *keyd;           /* key daemon mode: no module, no PIN */
+	atomic_uint now_busy;           /* hk_keyop_*_now calls in the token */
+	atomic_uint_fast64_t now_expired;  /* ... past the caller's deadline */
 };
 
 /* engine.c */

@@ -108,20 +108,21 @@ new_op(struct hk_key *k, int efd, char *err, size_t errlen)
 	return op;
 }
 
-int
-hk_keyop_sign(struct hk_key *k, enum hk_sign_mech mech, int md_nid,
-    int saltlen, const unsigned char *in, size_t inlen, int efd,
-    struct hk_pending **out, char *err, size_t errlen)
+/*
+ * What the token is given for a signature: the block (digest, DigestInfo,
+ * or a PSS-encoded block when the token lacks PSS), its mechanism and
+ * how it is counted.  HK_KEYOP_OK, or a status with err set.
+ */
+static int
+sign_block(struct hk_key *k, enum hk_sign_mech mech, int md_nid, int saltlen,
+    const unsigned char *in, size_t inlen, unsigned char block[HK_OP_BUF],
+    size_t *blenp, enum hk_mech *mp, enum hk_keyop *count_asp, char *err,
+    size_t errlen)
 {
-	unsigned char block[HK_OP_BUF];
 	size_t modlen = (size_t)EVP_PKEY_get_size(k->pub), blen = 0;
 	int bits = EVP_PKEY_get_bits(k->pub), hlen, n;
 	const EVP_MD *md = NULL;
-	enum hk_keyop count_as;
-	enum hk_mech m;
-	struct hk_op *op;
 
-	*out = NULL;
 	if ((mech == HK_SIGN_ECDSA) != (k->type == EVP_PKEY_EC)) {
 		hk_fmterr(err, errlen, "mechanism does not fit a%s key",
 		    k->type == EVP_PKEY_EC ? "n EC" : "n RSA");
@@ -139,19 +140,19 @@ hk_keyop_sign(struct hk_key *k, enum hk_sign_mech mech, int md_nid,
 	}
 	switch (mech) {
 	case HK_SIGN_ECDSA:
-		m = HK_MECH_ECDSA;
-		count_as = HK_KEYOP_ECDSA;
+		*mp = HK_MECH_ECDSA;
+		*count_asp = HK_KEYOP_ECDSA;
 		memcpy(block, in, inlen);
 		blen = inlen;
 		break;
 	case HK_SIGN_RSA_PKCS:
-		m = HK_MECH_RSA_PKCS;
-		count_as = HK_KEYOP_RSA_PKCS;
+		*mp = HK_MECH_RSA_PKCS;
+		*count_asp = HK_KEYOP_RSA_PKCS;
 		if (md == NULL) {
 			memcpy(block, in, inlen);
 			blen = inlen;
 		} else if ((n = digest_info(md_nid, in, inlen, block,
-		    sizeof(block))) > 0) {
+		    HK_OP_BUF)) > 0) {
 			blen = (size_t)n;
 		}
 		if (blen == 0 || blen + 11 > modlen) {
@@ -169,13 +170,13 @@ hk_keyop_sign(struct hk_key *k, enum hk_sign_mech mech, int md_nid,
 			return HK_KEYOP_INVALID;
 		}
 		if (k->pss == HK_PSS_TOKEN) {
-			m = HK_MECH_RSA_PSS;
-			count_as = HK_KEYOP_RSA_PSS;
+			*mp = HK_MECH_RSA_PSS;
+			*count_asp = HK_KEYOP_RSA_PSS;
 			memcpy(block, in, inlen);
 			blen = inlen;
 		} else {
-			m = HK_MECH_RSA_RAW;
-			count_as = HK_KEYOP_RSA_PSS_RAW;
+			*mp = HK_MECH_RSA_RAW;
+			*count_asp = HK_KEYOP_RSA_PSS_RAW;
 			blen = modlen;
 			if (hk_pss_encode(block, modlen, bits, md, in,
 			    saltlen) != 0) {
@@ -185,8 +186,30 @@ hk_keyop_sign(struct hk_key *k, enum hk_sign_mech mech, int md_nid,
 		}
 		break;
 	}
-	if ((op = new_op(k, efd, err, errlen)) == NULL)
+	*blenp = blen;
+	return HK_KEYOP_OK;
+}
+
+int
+hk_keyop_sign(struct hk_key *k, enum hk_sign_mech mech, int md_nid,
+    int saltlen, const unsigned char *in, size_t inlen, int efd,
+    struct hk_pending **out, char *err, size_t errlen)
+{
+	unsigned char block[HK_OP_BUF];
+	enum hk_keyop count_as;
+	enum hk_mech m;
+	struct hk_op *op;
+	size_t blen;
+	int rc;
+
+	*out = NULL;
+	if ((rc = sign_block(k, mech, md_nid, saltlen, in, inlen, block, &blen,
+	    &m, &count_as, err, errlen)) != HK_KEYOP_OK)
+		return rc;
+	if ((op = new_op(k, efd, err, errlen)) == NULL) {
+		OPENSSL_cleanse(block, sizeof(block));
 		return HK_KEYOP_BUSY;
+	}
 	op->kind = HK_OP_SIGN;
 	op->mech = m;
 	op->md_nid = md_nid;
@@ -289,4 +312,118 @@ hk_keyop_free(struct hk_pending *ko)
 	hk_op_abandon(ko->op);
 	hk_op_release(ko->op);
 	free(ko);
+}
+
+/*
+ * The same operations on the caller's thread, for a caller that has
+ * threads of its own to block (the key daemon's request threads): no
+ * hand-off to a pool worker and back.  At most the pool's worker count
+ * run at once on one token, so a token's session limit holds; past it
+ * HK_KEYOP_BUSY, nothing counted, and the caller uses the pool instead.
+ * No deadline here: the caller watches the time itself.
+ */
+static int
+now_enter(struct hk_engine *e, char *err, size_t errlen)
+{
+	if (e->xport.ops == NULL || e->pool == NULL) {
+		hk_fmterr(err, errlen, "the key's token is not open");
+		return -1;
+	}
+	if (atomic_fetch_add(&e->now_busy, 1) >= e->pool_cfg.threads) {
+		atomic_fetch_sub(&e->now_busy, 1);
+		hk_fmterr(err, errlen, "every token session is in use");
+		return -1;
+	}
+	return 0;
+}
+
+int
+hk_keyop_sign_now(struct hk_key *k, enum hk_sign_mech mech, int md_nid,
+    int saltlen, const unsigned char *in, size_t inlen, unsigned char *out,
+    size_t *outlen, char *err, size_t errlen)
+{
+	unsigned char block[HK_OP_BUF], sig[HK_OP_BUF];
+	struct hk_engine *e = k->e;
+	enum hk_keyop count_as;
+	size_t blen, siglen = sizeof(sig);
+	enum hk_mech m;
+	int rc;
+
+	if ((rc = sign_block(k, mech, md_nid, saltlen, in, inlen, block, &blen,
+	    &m, &count_as, err, errlen)) != HK_KEYOP_OK)
+		return rc;
+	if (now_enter(e, err, errlen) != 0) {
+		OPENSSL_cleanse(block, sizeof(block));
+		return HK_KEYOP_BUSY;
+	}
+	rc = e->xport.ops->sign(e->xport.arg, k, m, md_nid, saltlen, block,
+	    blen, sig, &siglen, err, errlen);
+	atomic_fetch_sub(&e->now_busy, 1);
+	OPENSSL_cleanse(block, sizeof(block));
+	if (rc == 0 && siglen > *outlen) {
+		hk_fmterr(err, errlen, "result larger than the buffer");
+		rc = -1;
+	}
+	hk_keyop_count(&k->ops, count_as, rc == 0);
+	atomic_fetch_add(rc == 0 ? &e->xport.sign_ok : &e->xport.sign_failed, 1);
+	if (rc != 0) {
+		OPENSSL_cleanse(sig, sizeof(sig));
+		return HK_KEYOP_TOKEN;
+	}
+	memcpy(out, sig, siglen);
+	*outlen = siglen;
+	OPENSSL_cleanse(sig, sizeof(sig));
+	return HK_KEYOP_OK;
+}
+
+int
+hk_keyop_decrypt_raw_now(struct hk_key *k, const unsigned char *in,
+    size_t inlen, unsigned char *out, size_t *outlen, char *err,
+    size_t errlen)
+{
+	size_t modlen = (size_t)EVP_PKEY_get_size(k->pub);
+	struct hk_engine *e = k->e;
+	unsigned long rv;
+	int data;
+
+	if (k->type != EVP_PKEY_RSA || !k->rsa_kx) {
+		hk_fmterr(err, errlen, "RSA key exchange is not enabled for "
+		    "this key");
+		return HK_KEYOP_NOT_ALLOWED;
+	}
+	if (inlen != modlen || modlen > HK_OP_BUF || *outlen < modlen) {
+		hk_fmterr(err, errlen, "ciphertext of %zu bytes for a "
+		    "%zu-byte modulus", inlen, modlen);
+		return HK_KEYOP_DATA;
+	}
+	if (now_enter(e, err, errlen) != 0)
+		return HK_KEYOP_BUSY;
+	rv = e->xport.ops->decrypt_raw(e->xport.arg, k, in, inlen, out,
+	    modlen);
+	atomic_fetch_sub(&e->now_busy, 1);
+	/* Raw RSA judges no padding: only the number's range. */
+	data = rv != 0 && hk_ckr_is_data_error(rv);
+	hk_keyop_count(&k->ops, HK_KEYOP_RSA_DECRYPT_RAW, rv == 0 || data);
+	atomic_fetch_add(rv == 0 || data ? &e->xport.decrypt_ok :
+	    &e->xport.decrypt_failed, 1);
+	if (rv != 0) {
+		OPENSSL_cleanse(out, modlen);
+		hk_fmterr(err, errlen, data ? "ciphertext rejected by the "
+		    "token" : "token decryption failed");
+		return data ? HK_KEYOP_DATA : HK_KEYOP_TOKEN;
+	}
+	*outlen = modlen;
+	return HK_KEYOP_OK;
+}
+
+unsigned
+hk_key_deadline_ms(const struct hk_key *k)
+{
+	return k->e->pool_cfg.deadline_ms;
+}
+
+void
+hk_keyop_expired_now(struct hk_key *k)
+{
+	atomic_fetch_add(&k->e->now_expired, 1);
 }

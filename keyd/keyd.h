@@ -6,6 +6,7 @@
 #ifndef KEYD_H
 #define KEYD_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,9 +23,10 @@ struct keyd_token {
 };
 
 /*
- * One copy of a served key on one token.  The loop alone touches these
- * fields: inflight counts operations started and not yet collected, so
- * routing needs no lock.
+ * One copy of a served key on one token.  inflight counts operations
+ * started and not yet collected; it, picked, out and out_since_ms are
+ * read and written under serve.c's replica lock (the loop and the request
+ * threads both route); probe is the loop's alone.
  */
 struct keyd_replica {
 	struct hk_key *k;
@@ -35,6 +37,7 @@ struct keyd_replica {
 	int out;                /* taken out after a token fault */
 	uint64_t out_since_ms;
 	struct hk_pending *probe;
+	unsigned stuck;         /* same-thread calls past their deadline */
 };
 
 /* A key line of a site: the key, its replicas, how a client names it. */
@@ -64,7 +67,7 @@ struct keyd {
 	const char *socket_path;
 	const char *user;       /* the user we run as after the drop, or NULL */
 	const struct keyd *prev;  /* while loading: engines to reuse */
-	unsigned refs;
+	atomic_uint refs;       /* any thread; the last put unloads */
 };
 
 /* load.c: tokens, PINs, keys, self-tests.  0, or -1 with errors in err.
@@ -75,7 +78,9 @@ int keyd_read_pins(struct keyd *d, const struct conf *c,
 int keyd_load(struct keyd *d, const struct conf *c, struct conf_errors *err);
 void keyd_unload(struct keyd *d);
 
-/* reload.c: the set's references, and SIGHUP.  keyd_token_reuse gives t
+/* reload.c: the set's references, and SIGHUP.  A reference may be
+ * dropped on any thread; engines shared between sets are counted under
+ * one lock, held also while a reload builds a set.  keyd_token_reuse gives t
  * (its name and block set) the engine of the same token in d->prev: 0, or
  * -1 when there is none (t needs a new engine). */
 int keyd_token_reuse(struct keyd *d, struct keyd_token *t);

@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,18 +54,25 @@ keyd_token_reuse(struct keyd *d, struct keyd_token *t)
 	return -1;
 }
 
+/* Guards every set's engine counts (erefs): a set is unloaded on the
+ * thread that drops its last reference, maybe while a reload shares its
+ * engines with a new set. */
+static pthread_mutex_t sets_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void
 keyd_ref(struct keyd *d)
 {
-	d->refs++;
+	atomic_fetch_add(&d->refs, 1);
 }
 
 void
 keyd_put(struct keyd *d)
 {
-	if (d == NULL || --d->refs > 0)
+	if (d == NULL || atomic_fetch_sub(&d->refs, 1) != 1)
 		return;
+	pthread_mutex_lock(&sets_lock);
 	keyd_unload(d);
+	pthread_mutex_unlock(&sets_lock);
 	conf_free(&d->conf);
 	free(d);
 }
@@ -94,6 +102,7 @@ keyd_reload(struct keyd *cur)
 	struct keyd_token *t;
 	struct keyd *d;
 	size_t kept = 0, ntok = 0;
+	int rc;
 
 	log_info("SIGHUP: reloading %s", cur->conf.file);
 	memset(&err, 0, sizeof(err));
@@ -111,7 +120,10 @@ keyd_reload(struct keyd *cur)
 	if (conf_load(&d->conf, cur->conf.file, &err) != 0)
 		goto fail;
 	conf_errors_clear(&err);        /* warnings concern the server */
-	if (keyd_load(d, &d->conf, &err) != 0)
+	pthread_mutex_lock(&sets_lock);
+	rc = keyd_load(d, &d->conf, &err);
+	pthread_mutex_unlock(&sets_lock);
+	if (rc != 0)
 		goto fail;
 	d->prev = NULL;
 	d->refs = 1;

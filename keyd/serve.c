@@ -1,14 +1,28 @@
 /*
- * serve.c - hsmtls-keyd's event loop: the Unix SOCK_SEQPACKET socket, the
- * peer check, and one message per request and per reply
- * (doc/keyd-protocol.md).
+ * serve.c - hsmtls-keyd's event loop and request threads: the Unix
+ * SOCK_SEQPACKET socket, the peer check, and one message per request and
+ * per reply (doc/keyd-protocol.md).
  *
- * The loop never calls the token: SIGN and DECRYPT_RAW go to the engine's
+ * Request threads read the connections (one epoll set, each connection
+ * armed one-shot: the thread that takes a message arms it again at once,
+ * so the next pipelined message goes to another thread) and run a SIGN or
+ * DECRYPT_RAW on the token themselves, then send the reply: the request
+ * crosses one thread hand-off each way, as in-process signing does.  A
+ * thread takes the same-thread path only while another thread is left
+ * waiting for messages, the token has no same-thread call past its
+ * deadline and has a session to spare; otherwise, and for OPEN, HEALTH
+ * and anything malformed, the message is handed to the loop.
+ *
+ * The loop never calls the token: its operations go to the engine's
  * worker pool with the daemon's one eventfd, and when it fires every
- * connection's operations are looked at and finished ones answered.  Each
- * request holds one of its connection's slots until its reply is sent;
- * with every slot taken the connection is not read (the client's sends
- * then wait in the socket), so a connection's memory is bounded.
+ * connection's operations are looked at and finished ones answered.  The
+ * loop also accepts, reloads, probes, and watches the threads' calls: one
+ * past its deadline is answered for the thread (started again on another
+ * replica, or TIMEOUT), its token is taken out of the key, and the loop
+ * path serves that token until the call returns.  A connection has at
+ * most 64 requests read and not answered, on both paths together; at 64
+ * it is not read (the client's sends then wait in the socket), so its
+ * memory is bounded.
  *
  * A key cloned on several tokens (replicas) sends each operation to the
  * replica that is in and has the fewest operations in flight.  A token
@@ -21,10 +35,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +55,10 @@
 #include "log.h"
 
 #define PROBE_SECS 0.3          /* a replica out is tried this often */
+#define WATCH_SECS 0.05         /* the threads' deadlines are looked at */
+#define THREADS_MIN 4
+#define THREADS_MAX 32
+#define MORE_MAX 16             /* messages a thread reads after its first */
 
 enum slot_state { SLOT_FREE, SLOT_RUNNING, SLOT_SENDING };
 
@@ -59,17 +81,55 @@ struct slot {
 	unsigned char reply[HK_KEYD_MAX_MSG];
 };
 
+/*
+ * A connection.  References: the loop's (until conn_close), the reader's
+ * (held by the epoll set while armed, by the thread that took the event,
+ * or parked in paused), and one per request a thread or a hand-off holds.
+ * The fd is closed with the last one, so it is never reused under a
+ * thread.
+ */
 struct conn {
 	int fd;
 	pid_t pid;
 	uid_t uid;
-	ev_io rio, wio;
+	atomic_int refs;
+	atomic_int closing;     /* no more replies: it is going */
+	pthread_mutex_t lock;   /* keys, sets, nkeys, pending, paused */
 	struct keyd_key *keys[HK_KEYD_MAX_KEYS];  /* key number - 1 */
 	struct keyd *sets[HK_KEYD_MAX_KEYS];      /* each key's set, held */
 	size_t nkeys;
+	size_t pending;         /* read and not answered, both paths */
+	int paused;             /* not armed: pending is at the limit */
+	/* The loop's alone: */
+	ev_io wio;
 	struct slot slots[HK_KEYD_MAX_INFLIGHT];
 	size_t nbusy;
+	int listed;
 	struct conn *next;
+};
+
+/* A message for the loop (a request, a reply the socket had no room for,
+ * or the end of a connection), from a thread. */
+enum handoff_kind { H_REQUEST, H_REPLY, H_CLOSE };
+
+struct handoff {
+	struct handoff *next;
+	struct conn *c;         /* holds a reference */
+	enum handoff_kind kind;
+	int trunc;
+	size_t len;
+	unsigned char buf[];
+};
+
+/* A request thread; the fields after th are under srv.wlock. */
+struct worker {
+	pthread_t th;
+	int started;
+	int busy;               /* in a same-thread token call */
+	int expired;            /* the loop answered for it */
+	uint64_t deadline_ms;
+	struct conn *c;
+	struct slot s;          /* the request being run */
 };
 
 struct server {
@@ -78,9 +138,19 @@ struct server {
 	int lfd, efd;
 	ev_io lio, eio;
 	ev_signal sterm, sint, shup;
-	ev_timer probe;
-	uint64_t picks;
+	ev_timer probe, watch;
+	ev_async qwake;
+	uint64_t picks;         /* under rlock */
 	struct conn *conns;
+	/* Request threads. */
+	int epfd, stopfd;
+	struct worker *w;
+	size_t nw;
+	atomic_int idle;        /* threads waiting for a message */
+	pthread_mutex_t rlock;  /* replicas' routing state */
+	pthread_mutex_t wlock;  /* workers' calls */
+	pthread_mutex_t qlock;  /* q */
+	struct handoff *q, **qtail;
 };
 
 static struct server srv;
@@ -153,9 +223,89 @@ bound:
 	return fd;
 }
 
-/* ---- replies ---- */
+/* ---- connections' references and reading ---- */
 
 static void conn_close(struct conn *c);
+static void conn_kill(struct conn *c);
+
+static void
+conn_hold(struct conn *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+}
+
+static void
+conn_drop(struct conn *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	close(c->fd);
+	pthread_mutex_destroy(&c->lock);
+	OPENSSL_cleanse(c, sizeof(*c));
+	free(c);
+}
+
+/* Give the reader's reference to the epoll set: the next message. */
+static void
+arm(struct conn *c)
+{
+	struct epoll_event ev = { EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
+	    { .ptr = c } };
+
+	if (epoll_ctl(srv.epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
+		/* Only when the loop has already taken it out. */
+		conn_drop(c);
+	}
+}
+
+/* A request answered (or given up): below the limit, read again. */
+static void
+done_one(struct conn *c)
+{
+	int resume = 0;
+
+	pthread_mutex_lock(&c->lock);
+	c->pending--;
+	if (c->paused && c->pending < HK_KEYD_MAX_INFLIGHT) {
+		c->paused = 0;
+		resume = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (resume)
+		arm(c);
+}
+
+/* Queue work for the loop; the hand-off takes a reference of c's. */
+static void
+handoff(struct conn *c, enum handoff_kind kind, const unsigned char *buf,
+    size_t len, int trunc)
+{
+	struct handoff *h = malloc(sizeof(*h) + len);
+
+	if (h == NULL) {
+		/* Nothing is lost quietly: the client sees the connection
+		 * go and fails its requests at once. */
+		log_error("out of memory: dropping a connection");
+		shutdown(c->fd, SHUT_RDWR);
+		if (kind != H_CLOSE)
+			conn_drop(c);
+		return;
+	}
+	h->next = NULL;
+	h->c = c;
+	h->kind = kind;
+	h->trunc = trunc;
+	h->len = len;
+	if (len > 0)
+		memcpy(h->buf, buf, len);
+	pthread_mutex_lock(&srv.qlock);
+	*srv.qtail = h;
+	srv.qtail = &h->next;
+	pthread_mutex_unlock(&srv.qlock);
+	ev_async_send(srv.loop, &srv.qwake);
+}
+
+/* ---- replies ---- */
 
 static void
 slot_free(struct conn *c, struct slot *s)
@@ -172,8 +322,8 @@ slot_free(struct conn *c, struct slot *s)
 	if (s->set != NULL)
 		keyd_put(s->set);
 	s->set = NULL;
-	if (c->nbusy-- == HK_KEYD_MAX_INFLIGHT)
-		ev_io_start(srv.loop, &c->rio);   /* read again */
+	c->nbusy--;
+	done_one(c);
 }
 
 /* Send every reply that waits; -1 when the connection has gone. */
@@ -184,6 +334,8 @@ flush(struct conn *c)
 	ssize_t n;
 	int blocked = 0;
 
+	if (atomic_load(&c->closing))
+		return 0;
 	for (i = 0; i < HK_KEYD_MAX_INFLIGHT; i++) {
 		struct slot *s = &c->slots[i];
 
@@ -280,6 +432,7 @@ do_open(struct conn *c, struct slot *s, const struct hk_keyd_msg *m)
 		    "and public key");
 		return;
 	}
+	pthread_mutex_lock(&c->lock);
 	/* The same key again (also from the set before a reload: the server
 	 * opens its keys again after its own reload) keeps its number, now
 	 * naming the current set's copy, so the table does not grow with
@@ -297,6 +450,7 @@ do_open(struct conn *c, struct slot *s, const struct hk_keyd_msg *m)
 	}
 	if (i == c->nkeys) {
 		if (c->nkeys >= HK_KEYD_MAX_KEYS) {
+			pthread_mutex_unlock(&c->lock);
 			refuse(c, s, HK_KEYD_E_LIMIT, "too many keys open on "
 			    "this connection");
 			return;
@@ -305,6 +459,7 @@ do_open(struct conn *c, struct slot *s, const struct hk_keyd_msg *m)
 		keyd_ref(srv.d);
 		c->keys[c->nkeys++] = kk;
 	}
+	pthread_mutex_unlock(&c->lock);
 	memset(&r, 0, sizeof(r));
 	r.type = HK_KEYD_OPEN | HK_KEYD_REPLY;
 	s->key = (uint32_t)(i + 1);
@@ -347,7 +502,10 @@ static const enum hk_sign_mech mechs[] = {
 static uint64_t
 now_ms(void)
 {
-	return (uint64_t)(ev_now(srv.loop) * 1000.0);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* What another token might not share: its failure or its silence. */
@@ -357,6 +515,7 @@ token_fault(int rc)
 	return rc == HK_KEYOP_TOKEN || rc == HK_KEYOP_TIMEOUT;
 }
 
+/* take_out, put_back and pick: under srv.rlock. */
 static void
 take_out(struct keyd_key *kk, struct keyd_replica *r, const char *why)
 {
@@ -417,8 +576,16 @@ start_op(struct slot *s, char *err, size_t errlen)
 	struct keyd_replica *r;
 	int rc = HK_KEYOP_TOKEN;
 
-	while ((r = pick(s->kk, s->tried)) != NULL) {
+	for (;;) {
+		pthread_mutex_lock(&srv.rlock);
+		if ((r = pick(s->kk, s->tried)) == NULL) {
+			pthread_mutex_unlock(&srv.rlock);
+			break;
+		}
 		s->tried |= 1u << (r - s->kk->r);
+		r->inflight++;
+		r->picked = ++srv.picks;
+		pthread_mutex_unlock(&srv.rlock);
 		if (s->type == HK_KEYD_SIGN)
 			rc = hk_keyop_sign(r->k, mechs[s->mech],
 			    hk_keyd_hash_nid(s->hash), s->saltlen, s->in,
@@ -427,11 +594,12 @@ start_op(struct slot *s, char *err, size_t errlen)
 			rc = hk_keyop_decrypt_raw(r->k, s->in, s->inlen,
 			    srv.efd, &s->op, err, errlen);
 		if (rc == HK_KEYOP_OK) {
-			r->inflight++;
-			r->picked = ++srv.picks;
 			s->rep = r;
 			return rc;
 		}
+		pthread_mutex_lock(&srv.rlock);
+		r->inflight--;
+		pthread_mutex_unlock(&srv.rlock);
 		/* A full queue is this token's only: another may have room.
 		 * Bad input is bad on every replica. */
 		if (rc != HK_KEYOP_BUSY)
@@ -453,8 +621,13 @@ on_probe(struct ev_loop *loop, ev_timer *w, int revents)
 
 	for (kk = srv.d->keys; kk != NULL; kk = kk->next)
 		for (i = 0; i < kk->nr; i++) {
+			int out;
+
 			r = &kk->r[i];
-			if (!r->out || r->probe != NULL)
+			pthread_mutex_lock(&srv.rlock);
+			out = r->out;
+			pthread_mutex_unlock(&srv.rlock);
+			if (!out || r->probe != NULL)
 				continue;
 			/* The engine knows its token is down: no call. */
 			hk_engine_stats(r->t->e, &st);
@@ -491,8 +664,11 @@ probes_done(void)
 				continue;
 			hk_keyop_free(r->probe);
 			r->probe = NULL;
-			if (rc == HK_KEYOP_OK)
+			if (rc == HK_KEYOP_OK) {
+				pthread_mutex_lock(&srv.rlock);
 				put_back(kk, r);
+				pthread_mutex_unlock(&srv.rlock);
+			}
 		}
 }
 
@@ -516,18 +692,21 @@ do_keyop(struct conn *c, struct slot *s, const struct hk_keyd_msg *m)
 	int rc;
 
 	/* Only a number this connection opened; never another key. */
+	pthread_mutex_lock(&c->lock);
 	if (m->key == 0 || m->key > c->nkeys) {
+		pthread_mutex_unlock(&c->lock);
 		refuse(c, s, HK_KEYD_E_NO_KEY, "key number not opened on this "
 		    "connection");
-		return;
-	}
-	if (m->datalen > sizeof(s->in)) {
-		refuse(c, s, HK_KEYD_E_MALFORMED, "input too long");
 		return;
 	}
 	s->kk = c->keys[m->key - 1];
 	s->set = c->sets[m->key - 1];
 	keyd_ref(s->set);
+	pthread_mutex_unlock(&c->lock);
+	if (m->datalen > sizeof(s->in)) {
+		refuse(c, s, HK_KEYD_E_MALFORMED, "input too long");
+		return;
+	}
 	s->tried = 0;
 	s->mech = m->mech;
 	s->hash = m->hash;
@@ -588,8 +767,7 @@ slot_take(struct conn *c)
 
 	for (i = 0; i < HK_KEYD_MAX_INFLIGHT; i++)
 		if (c->slots[i].state == SLOT_FREE) {
-			if (++c->nbusy == HK_KEYD_MAX_INFLIGHT)
-				ev_io_stop(srv.loop, &c->rio);
+			c->nbusy++;
 			return &c->slots[i];
 		}
 	return NULL;
@@ -602,6 +780,13 @@ request(struct conn *c, const unsigned char *buf, size_t len, int trunc)
 	struct slot *s = slot_take(c);
 	int rc;
 
+	if (s == NULL) {        /* cannot be: pending bounds the slots */
+		log_error("peer pid %ld: no request slot; disconnecting",
+		    (long)c->pid);
+		done_one(c);
+		conn_kill(c);
+		return;
+	}
 	rc = hk_keyd_decode(buf, trunc && len > HK_KEYD_MAX_MSG ?
 	    HK_KEYD_MAX_MSG + 1 : len, &m);
 	if (trunc && rc != HK_KEYD_E_MALFORMED && rc != HK_KEYD_E_VERSION)
@@ -634,43 +819,12 @@ request(struct conn *c, const unsigned char *buf, size_t len, int trunc)
 }
 
 static void
-on_read(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct conn *c = w->data;
-	unsigned char buf[HK_KEYD_MAX_MSG + 1];
-	struct iovec iov = { buf, sizeof(buf) };
-	struct msghdr mh;
-	ssize_t n;
-
-	while (c->nbusy < HK_KEYD_MAX_INFLIGHT) {
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n <= 0) {           /* the peer closed, or an error */
-			conn_close(c);
-			return;
-		}
-		/* MSG_TRUNC: n is the message's real size. */
-		request(c, buf, (size_t)n > sizeof(buf) ? sizeof(buf) :
-		    (size_t)n, (mh.msg_flags & MSG_TRUNC) != 0 ||
-		    (size_t)n > HK_KEYD_MAX_MSG);
-	}
-	if (flush(c) != 0)
-		conn_close(c);
-}
-
-static void
 on_write(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
 
 	if (flush(c) != 0)
-		conn_close(c);
+		conn_kill(c);
 }
 
 /* A worker finished (or a deadline passed): answer what is done. */
@@ -683,7 +837,7 @@ on_done(struct ev_loop *loop, ev_io *w, int revents)
 	uint64_t v;
 	size_t i, outlen;
 	char err[512], retry_err[512];
-	int rc;
+	int rc, retry;
 
 	while (read(srv.efd, &v, sizeof(v)) == -1 && errno == EINTR)
 		;
@@ -702,6 +856,8 @@ on_done(struct ev_loop *loop, ev_io *w, int revents)
 				continue;
 			hk_keyop_free(s->op);
 			s->op = NULL;
+			retry = 0;
+			pthread_mutex_lock(&srv.rlock);
 			s->rep->inflight--;
 			if (rc == HK_KEYOP_OK)
 				put_back(s->kk, s->rep);
@@ -709,10 +865,12 @@ on_done(struct ev_loop *loop, ev_io *w, int revents)
 				/* Again on another replica: the client sees
 				 * this token's fault only if all fail. */
 				take_out(s->kk, s->rep, err);
-				if (start_op(s, retry_err, sizeof(retry_err)) ==
-				    HK_KEYOP_OK)
-					continue;
+				retry = 1;
 			}
+			pthread_mutex_unlock(&srv.rlock);
+			if (retry && start_op(s, retry_err, sizeof(retry_err)) ==
+			    HK_KEYOP_OK)
+				continue;
 			if (rc != HK_KEYOP_OK) {
 				refuse(c, s, status_of(rc), err);
 				continue;
@@ -725,7 +883,400 @@ on_done(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		OPENSSL_cleanse(out, sizeof(out));
 		if (flush(c) != 0)
-			conn_close(c);
+			conn_kill(c);
+	}
+}
+
+/* ---- request threads ---- */
+
+/*
+ * A reply from a thread: 0 when sent (or the connection is going), 1
+ * when the socket has no room and the reply went to the loop, which sends
+ * it when the client reads (the request stays counted until then).  A
+ * send error ends the connection (its reader sees the end).  The caller's
+ * reference of c goes with the reply to the loop.
+ */
+static int
+thread_send(struct conn *c, const unsigned char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (!atomic_load(&c->closing)) {
+		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			handoff(c, H_REPLY, buf, len, 0);
+			return 1;
+		}
+		shutdown(c->fd, SHUT_RDWR);
+		break;
+	}
+	return 0;
+}
+
+enum { RUN_DONE, RUN_LOOP, RUN_EXPIRED };
+
+/*
+ * Run the worker's request on this thread, replica after replica while
+ * token faults allow: RUN_DONE with *rc and out set, RUN_LOOP when the
+ * first replica chosen must go through the loop (a call of its token is
+ * past its deadline, or it has no session to spare), RUN_EXPIRED when the
+ * loop answered for this thread meanwhile.
+ */
+static int
+run_here(struct worker *w, struct conn *c, unsigned char *out,
+    size_t *outlen, int *rc, char *err, size_t errlen)
+{
+	struct slot *s = &w->s;
+	struct keyd_replica *r;
+	size_t size = *outlen;
+	int expired;
+
+	*rc = HK_KEYOP_TOKEN;
+	snprintf(err, errlen, "no replica of the key is usable");
+	for (;;) {
+		pthread_mutex_lock(&srv.rlock);
+		if ((r = pick(s->kk, s->tried)) == NULL) {
+			pthread_mutex_unlock(&srv.rlock);
+			return RUN_DONE;
+		}
+		if (r->stuck > 0 && s->tried == 0) {
+			pthread_mutex_unlock(&srv.rlock);
+			return RUN_LOOP;
+		}
+		s->tried |= 1u << (r - s->kk->r);
+		if (r->stuck > 0) {
+			pthread_mutex_unlock(&srv.rlock);
+			continue;
+		}
+		r->inflight++;
+		r->picked = ++srv.picks;
+		pthread_mutex_unlock(&srv.rlock);
+
+		pthread_mutex_lock(&srv.wlock);
+		w->busy = 1;
+		w->expired = 0;
+		w->deadline_ms = now_ms() + hk_key_deadline_ms(r->k);
+		w->c = c;
+		s->rep = r;
+		pthread_mutex_unlock(&srv.wlock);
+		*outlen = size;
+		if (s->type == HK_KEYD_SIGN)
+			*rc = hk_keyop_sign_now(r->k, mechs[s->mech],
+			    hk_keyd_hash_nid(s->hash), s->saltlen, s->in,
+			    s->inlen, out, outlen, err, errlen);
+		else
+			*rc = hk_keyop_decrypt_raw_now(r->k, s->in, s->inlen,
+			    out, outlen, err, errlen);
+		pthread_mutex_lock(&srv.wlock);
+		expired = w->expired;
+		w->busy = 0;
+		w->c = NULL;
+		pthread_mutex_unlock(&srv.wlock);
+
+		pthread_mutex_lock(&srv.rlock);
+		r->inflight--;
+		if (expired)
+			r->stuck--;     /* back; the probe judges the token */
+		else if (*rc == HK_KEYOP_OK)
+			put_back(s->kk, r);
+		else if (token_fault(*rc) && s->kk->nr > 1)
+			take_out(s->kk, r, err);
+		pthread_mutex_unlock(&srv.rlock);
+		if (expired)
+			return RUN_EXPIRED;
+		if (*rc == HK_KEYOP_BUSY && s->tried == (1u << (r - s->kk->r)))
+			return RUN_LOOP;
+		if (*rc == HK_KEYOP_BUSY || (token_fault(*rc) && s->kk->nr > 1))
+			continue;
+		return RUN_DONE;
+	}
+}
+
+/*
+ * One message read by a thread: a SIGN or DECRYPT_RAW of an opened key is
+ * run here when another thread is left reading; anything else goes to
+ * the loop.  Holds a reference of c's, given up here or to the loop.
+ */
+static void
+thread_request(struct worker *w, struct conn *c, const unsigned char *buf,
+    size_t len, int trunc)
+{
+	unsigned char out[HK_KEYD_MAX_PAYLOAD], reply[HK_KEYD_MAX_MSG];
+	struct slot *s = &w->s;
+	struct hk_keyd_msg m, r;
+	size_t outlen = sizeof(out), rlen;
+	char err[512];
+	int rc, how, queued = 0;
+
+	if (trunc || atomic_load(&srv.idle) == 0 ||
+	    hk_keyd_decode(buf, len, &m) != HK_KEYD_OK ||
+	    (m.type != HK_KEYD_SIGN && m.type != HK_KEYD_DECRYPT_RAW) ||
+	    m.datalen > sizeof(s->in)) {
+		handoff(c, H_REQUEST, buf, len, trunc);
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (m.key == 0 || m.key > c->nkeys) {
+		pthread_mutex_unlock(&c->lock);
+		handoff(c, H_REQUEST, buf, len, trunc);     /* refused there */
+		return;
+	}
+	s->kk = c->keys[m.key - 1];
+	s->set = c->sets[m.key - 1];
+	keyd_ref(s->set);
+	pthread_mutex_unlock(&c->lock);
+	s->id = m.id;
+	s->key = m.key;
+	s->type = m.type;
+	s->tried = 0;
+	s->mech = m.mech;
+	s->hash = m.hash;
+	s->saltlen = m.saltlen;
+	memcpy(s->in, m.data, m.datalen);
+	s->inlen = m.datalen;
+
+	how = run_here(w, c, out, &outlen, &rc, err, sizeof(err));
+	if (how == RUN_LOOP)
+		handoff(c, H_REQUEST, buf, len, trunc);
+	if (how == RUN_DONE) {
+		if (rc == HK_KEYOP_OK) {
+			memset(&r, 0, sizeof(r));
+			r.type = s->type | HK_KEYD_REPLY;
+			r.id = s->id;
+			r.key = s->key;
+			r.data = out;
+			r.datalen = outlen;
+			rlen = hk_keyd_encode(reply, sizeof(reply), &r);
+		} else {
+			log_warn("peer pid %ld uid %u: request %u (type %u) "
+			    "refused: %s: %s", (long)c->pid, (unsigned)c->uid,
+			    (unsigned)s->id, (unsigned)s->type,
+			    hk_keyd_status_name(status_of(rc)), err);
+			rlen = hk_keyd_encode_error(reply, sizeof(reply), s->id,
+			    s->key, status_of(rc), err);
+		}
+		if ((queued = thread_send(c, reply, rlen)) == 0)
+			done_one(c);
+		OPENSSL_cleanse(reply, rlen);
+	}
+	OPENSSL_cleanse(out, sizeof(out));
+	OPENSSL_cleanse(s->in, s->inlen);
+	s->inlen = 0;
+	keyd_put(s->set);
+	s->set = NULL;
+	s->kk = NULL;
+	s->rep = NULL;
+	if (how != RUN_LOOP && !queued)
+		conn_drop(c);
+}
+
+/* One message, without waiting: its size (MSG_TRUNC: the real size of
+ * one longer than size), 0 at the end, -1 with errno; *trunc when it was
+ * longer than a message may be. */
+static ssize_t
+recv_one(struct conn *c, unsigned char *buf, size_t size, int *trunc)
+{
+	struct iovec iov = { buf, size };
+	struct msghdr mh;
+	ssize_t n;
+
+	do {
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+	} while (n == -1 && errno == EINTR);
+	*trunc = n > 0 && ((mh.msg_flags & MSG_TRUNC) != 0 ||
+	    (size_t)n > HK_KEYD_MAX_MSG);
+	return n;
+}
+
+/*
+ * The reader of c (this thread holds the reader's reference): one
+ * message, then c is armed again for the next one at once, unless its
+ * limit of requests is reached.
+ */
+static void
+thread_read(struct worker *w, struct conn *c)
+{
+	unsigned char buf[HK_KEYD_MAX_MSG + 1];
+	ssize_t n;
+	int park, more, extra, trunc;
+
+	n = recv_one(c, buf, sizeof(buf), &trunc);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		arm(c);
+		return;
+	}
+	if (n <= 0 || atomic_load(&c->closing)) {
+		handoff(c, H_CLOSE, NULL, 0, 0);  /* the peer closed, or an error */
+		return;
+	}
+	conn_hold(c);                   /* this request's */
+	pthread_mutex_lock(&c->lock);
+	park = ++c->pending >= HK_KEYD_MAX_INFLIGHT;
+	c->paused = park;
+	pthread_mutex_unlock(&c->lock);
+	if (!park)
+		arm(c);
+	conn_hold(c);                   /* for the messages after this one */
+	for (extra = 0;; extra++) {
+		thread_request(w, c, buf, (size_t)n > sizeof(buf) ?
+		    sizeof(buf) : (size_t)n, trunc);
+		/*
+		 * A busy client has sent more meanwhile: take the next one
+		 * here rather than sleep and wake another thread for it (the
+		 * reader, if woken too, finds nothing and re-arms).  Bounded,
+		 * so one connection cannot keep a thread from the others.
+		 */
+		if (extra == MORE_MAX || atomic_load(&c->closing))
+			break;
+		pthread_mutex_lock(&c->lock);
+		more = c->pending + 1 < HK_KEYD_MAX_INFLIGHT;
+		if (more)
+			c->pending++;
+		pthread_mutex_unlock(&c->lock);
+		if (!more)
+			break;
+		n = recv_one(c, buf, sizeof(buf), &trunc);
+		if (n <= 0) {           /* nothing, or the end: the reader's */
+			done_one(c);
+			break;
+		}
+		conn_hold(c);           /* this request's */
+	}
+	conn_drop(c);
+	OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+static void *
+thread_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event ev;
+	int n;
+
+	for (;;) {
+		atomic_fetch_add(&srv.idle, 1);
+		n = epoll_wait(srv.epfd, &ev, 1, -1);
+		atomic_fetch_sub(&srv.idle, 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			log_error("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		if (n == 0)
+			continue;
+		if (ev.data.ptr == NULL)
+			break;          /* stopping */
+		thread_read(w, ev.data.ptr);
+	}
+	return NULL;
+}
+
+/*
+ * Same-thread calls past their deadline: answered here as the loop's own
+ * would be (another replica, or TIMEOUT), their token taken out, and the
+ * loop path used for that token until the call returns.
+ */
+static void
+on_watch(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+	struct worker *w;
+	struct slot *s;
+	struct conn *c;
+	uint64_t now = now_ms();
+	size_t i;
+	char err[512];
+
+	for (i = 0; i < srv.nw; i++) {
+		w = &srv.w[i];
+		pthread_mutex_lock(&srv.wlock);
+		if (!w->busy || w->expired || now < w->deadline_ms) {
+			pthread_mutex_unlock(&srv.wlock);
+			continue;
+		}
+		w->expired = 1;
+		c = w->c;
+		conn_hold(c);
+		pthread_mutex_lock(&srv.rlock);
+		w->s.rep->stuck++;
+		hk_keyop_expired_now(w->s.rep->k);
+		take_out(w->s.kk, w->s.rep, "key operation timed out");
+		pthread_mutex_unlock(&srv.rlock);
+		s = atomic_load(&c->closing) ? NULL : slot_take(c);
+		if (s != NULL) {
+			s->id = w->s.id;
+			s->key = w->s.key;
+			s->type = w->s.type;
+			s->kk = w->s.kk;
+			s->set = w->s.set;
+			keyd_ref(s->set);
+			s->tried = w->s.tried;
+			s->mech = w->s.mech;
+			s->hash = w->s.hash;
+			s->saltlen = w->s.saltlen;
+			memcpy(s->in, w->s.in, w->s.inlen);
+			s->inlen = w->s.inlen;
+		}
+		pthread_mutex_unlock(&srv.wlock);
+		if (s != NULL) {
+			if (s->kk->nr > 1 && start_op(s, err, sizeof(err)) ==
+			    HK_KEYOP_OK)
+				s->state = SLOT_RUNNING;
+			else
+				refuse(c, s, HK_KEYD_E_TIMEOUT, "key operation "
+				    "timed out");
+			if (flush(c) != 0)
+				conn_kill(c);
+		}
+		conn_drop(c);
+	}
+}
+
+/* Messages and ends of connections handed over by the threads. */
+static void
+on_queue(struct ev_loop *loop, ev_async *aw, int revents)
+{
+	struct handoff *h, *next;
+
+	pthread_mutex_lock(&srv.qlock);
+	h = srv.q;
+	srv.q = NULL;
+	srv.qtail = &srv.q;
+	pthread_mutex_unlock(&srv.qlock);
+	struct slot *s;
+
+	for (; h != NULL; h = next) {
+		next = h->next;
+		if (h->kind == H_CLOSE)
+			conn_close(h->c);       /* with the reader's reference */
+		else {
+			if (atomic_load(&h->c->closing))
+				;
+			else if (h->kind == H_REQUEST)
+				request(h->c, h->buf, h->len, h->trunc);
+			else if ((s = slot_take(h->c)) != NULL) {
+				/* h->len <= HK_KEYD_MAX_MSG: encoded there */
+				memcpy(s->reply, h->buf, h->len);
+				s->replylen = h->len;
+				s->state = SLOT_SENDING;
+			} else {        /* cannot be: pending bounds the slots */
+				log_error("peer pid %ld: no slot for a reply",
+				    (long)h->c->pid);
+				done_one(h->c);
+			}
+			if (!atomic_load(&h->c->closing) && flush(h->c) != 0)
+				conn_kill(h->c);
+			conn_drop(h->c);
+		}
+		OPENSSL_cleanse(h->buf, h->len);
+		free(h);
 	}
 }
 
@@ -742,39 +1293,74 @@ peer_allowed(uid_t uid)
 	return 0;
 }
 
+/* Done with c (the loop; given the reader's reference, which goes with
+ * the loop's).  Threads still running a request of c finish with it and
+ * send nothing. */
 static void
 conn_close(struct conn *c)
 {
 	struct conn **pp;
 	size_t i;
 
-	for (pp = &srv.conns; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	ev_io_stop(srv.loop, &c->rio);
+	atomic_store(&c->closing, 1);
+	if (c->listed) {
+		for (pp = &srv.conns; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == c) {
+				*pp = c->next;
+				break;
+			}
+		c->listed = 0;
+	}
+	(void)epoll_ctl(srv.epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	ev_io_stop(srv.loop, &c->wio);
 	/* A worker's late result is dropped with its operation. */
 	for (i = 0; i < HK_KEYD_MAX_INFLIGHT; i++) {
-		if (c->slots[i].state == SLOT_RUNNING && c->slots[i].rep != NULL)
+		if (c->slots[i].state == SLOT_RUNNING &&
+		    c->slots[i].rep != NULL) {
+			pthread_mutex_lock(&srv.rlock);
 			c->slots[i].rep->inflight--;
+			pthread_mutex_unlock(&srv.rlock);
+		}
 		hk_keyop_free(c->slots[i].op);
+		c->slots[i].op = NULL;
+		c->slots[i].state = SLOT_FREE;
 		if (c->slots[i].set != NULL)
 			keyd_put(c->slots[i].set);
+		c->slots[i].set = NULL;
 	}
 	/* A set replaced by a reload goes with its last user. */
+	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < c->nkeys; i++)
 		keyd_put(c->sets[i]);
-	close(c->fd);
-	OPENSSL_cleanse(c, sizeof(*c));
-	free(c);
+	c->nkeys = 0;
+	pthread_mutex_unlock(&c->lock);
+	conn_drop(c);           /* the reader's */
+	conn_drop(c);           /* the loop's */
+}
+
+/* The loop gives up on c (a send failed): its reader ends it, or the loop
+ * does at once when it holds the reader's reference (c is parked). */
+static void
+conn_kill(struct conn *c)
+{
+	int parked;
+
+	if (atomic_exchange(&c->closing, 1))
+		return;
+	shutdown(c->fd, SHUT_RDWR);
+	pthread_mutex_lock(&c->lock);
+	parked = c->paused;
+	c->paused = 0;
+	pthread_mutex_unlock(&c->lock);
+	if (parked)
+		conn_close(c);
 }
 
 static void
 on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	unsigned char msg[HK_KEYD_HDR_LEN + 128];
+	struct epoll_event ev;
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	struct conn *c;
@@ -813,12 +1399,19 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		c->fd = fd;
 		c->pid = cr.pid;
 		c->uid = cr.uid;
-		ev_io_init(&c->rio, on_read, fd, EV_READ);
+		atomic_init(&c->refs, 2);       /* the loop's, the reader's */
+		pthread_mutex_init(&c->lock, NULL);
 		ev_io_init(&c->wio, on_write, fd, EV_WRITE);
-		c->rio.data = c->wio.data = c;
-		ev_io_start(srv.loop, &c->rio);
+		c->wio.data = c;
 		c->next = srv.conns;
 		srv.conns = c;
+		c->listed = 1;
+		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+		ev.data.ptr = c;
+		if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			log_error("epoll_ctl: %s", strerror(errno));
+			conn_close(c);
+		}
 	}
 }
 
@@ -829,19 +1422,91 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/* New OPENs use the new set; a failed reload keeps the old one. */
+/* New OPENs use the new set; a failed reload keeps the old one.  The
+ * threads go on serving the old set's keys meanwhile. */
 static void
 on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	srv.d = keyd_reload(srv.d);
 }
 
+/* Twice the CPUs and two more: enough to keep every CPU signing while
+ * others wait on a slow token; the loop's path takes the rest. */
+static size_t
+thread_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	n = 2 * n + 2;
+	return n < THREADS_MIN ? THREADS_MIN : n > THREADS_MAX ? THREADS_MAX :
+	    (size_t)n;
+}
+
+static int
+threads_start(void)
+{
+	struct epoll_event ev = { EPOLLIN, { .ptr = NULL } };
+	size_t i, want = thread_count();
+
+	if ((srv.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (srv.stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.stopfd, &ev) == -1) {
+		log_error("epoll: %s", strerror(errno));
+		return -1;
+	}
+	if ((srv.w = calloc(want, sizeof(*srv.w))) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	for (i = 0; i < want; i++) {
+		if (pthread_create(&srv.w[i].th, NULL, thread_main,
+		    &srv.w[i]) != 0)
+			break;
+		srv.w[i].started = 1;
+		srv.nw++;
+	}
+	if (srv.nw == 0) {
+		log_error("cannot start request threads");
+		return -1;
+	}
+	return 0;
+}
+
+/* Wake every thread to stop; one inside a hung token call is left. */
+static int
+threads_stop(void)
+{
+	struct timespec ts;
+	uint64_t one = 1;
+	size_t i;
+	int all = 0;
+
+	if (srv.stopfd != -1)
+		(void)write(srv.stopfd, &one, sizeof(one));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 2;
+	for (i = 0; i < srv.nw; i++)
+		if (pthread_timedjoin_np(srv.w[i].th, NULL, &ts) != 0)
+			all = -1;
+	return all;
+}
+
 int
 keyd_serve(struct keyd *d, int lfd)
 {
+	struct handoff *h;
+	int rc = 0;
+
 	memset(&srv, 0, sizeof(srv));
 	srv.d = d;
 	srv.lfd = lfd;
+	srv.epfd = srv.stopfd = srv.efd = -1;
+	srv.qtail = &srv.q;
+	pthread_mutex_init(&srv.rlock, NULL);
+	pthread_mutex_init(&srv.wlock, NULL);
+	pthread_mutex_init(&srv.qlock, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if ((srv.loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
 		log_error("cannot start the event loop");
@@ -859,19 +1524,50 @@ keyd_serve(struct keyd *d, int lfd)
 	ev_signal_init(&srv.sint, on_signal, SIGINT);
 	ev_signal_init(&srv.shup, on_hup, SIGHUP);
 	ev_timer_init(&srv.probe, on_probe, PROBE_SECS, PROBE_SECS);
+	ev_timer_init(&srv.watch, on_watch, WATCH_SECS, WATCH_SECS);
+	ev_async_init(&srv.qwake, on_queue);
 	ev_io_start(srv.loop, &srv.lio);
 	ev_io_start(srv.loop, &srv.eio);
 	ev_signal_start(srv.loop, &srv.sterm);
 	ev_signal_start(srv.loop, &srv.sint);
 	ev_signal_start(srv.loop, &srv.shup);
 	ev_timer_start(srv.loop, &srv.probe);
+	ev_timer_start(srv.loop, &srv.watch);
+	ev_async_start(srv.loop, &srv.qwake);
+	if (threads_start() != 0) {
+		rc = -1;
+		goto out;
+	}
 	ev_run(srv.loop, 0);
-	while (srv.conns != NULL)
-		conn_close(srv.conns);
+out:
+	if (threads_stop() != 0) {
+		/* A thread is inside the token: leave everything to exit. */
+		log_warn("a request thread is still in a token call; exiting "
+		    "without closing the tokens");
+		close(srv.lfd);
+		return rc;
+	}
+	/* No thread runs now: every connection goes, whatever it holds. */
+	on_queue(srv.loop, &srv.qwake, 0);
+	while (srv.conns != NULL) {
+		struct conn *c = srv.conns;
+
+		atomic_store(&c->refs, 2);
+		conn_close(c);
+	}
+	while ((h = srv.q) != NULL) {
+		srv.q = h->next;
+		free(h);
+	}
 	probes_free();
+	free(srv.w);
+	if (srv.epfd != -1)
+		close(srv.epfd);
+	if (srv.stopfd != -1)
+		close(srv.stopfd);
 	close(srv.efd);
 	close(srv.lfd);
 	keyd_put(srv.d);
 	srv.d = NULL;
-	return 0;
+	return rc;
 }

@@ -98,3 +98,18 @@ two_tokens_one_key() {
 	URI_B="pkcs11:token=$B;object=web;type=private"
 }
 
+# keyd_one_ec_key: a test token with one P-256 key (its URI in EC, its
+# certificate in $tmp/ec.pem) and a daemon serving it from the
+# configuration $C (one site).
+keyd_one_ec_key() {
+	make_token
+	make_root
+	EC=$(make_key ec:P-256 ec 01)
+	make_cert "$EC" "$tmp/ec.pem"
+	C=$tmp/hsmtls.conf
+	keyd_conf "$C" "site a {
+    root $ROOT;
+    key \"$EC\" $tmp/ec.pem;
+}"
+	start_keyd -c "$C"
+}

@@ -648,6 +648,9 @@ field() {
 # (sanitizers set HSMTLS_TIME_SCALE); the measured values are printed.
 TIME_SCALE=${HSMTLS_TIME_SCALE:-1}
 
+# now_ms: the wall clock in milliseconds, for timings.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
 # within_ms VALUE_MS BOUND_MS: true when VALUE <= BOUND x TIME_SCALE.
 within_ms() {
 	awk -v v="$1" -v b="$2" -v s="$TIME_SCALE" 'BEGIN { exit !(v <= b * s) }'

@@ -16,7 +16,6 @@ start_server --module "$HSMTLS_TESTP11" --cert "$CERT" --key "$KEY_URI" \
 PID0=$SERVER_PID
 handshakes 2 -tls1_3
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # Background load: handshakes in a loop until told to stop.
 load() {

@@ -11,7 +11,6 @@ use_faults
 setup_server_key ec:P-256
 start_server --module "$HSMTLS_TESTP11" --cert "$CERT" --key "$KEY_URI" \
     --pin-file "$PIN_FILE" --root "$ROOT" --admin-listen 127.0.0.1:0
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 set_faults 'hang C_Sign 10000 count 1'
 t0=$(now_ms)

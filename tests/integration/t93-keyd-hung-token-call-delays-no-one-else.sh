@@ -8,17 +8,7 @@
 . "$(dirname "$0")/keyd-lib.sh"
 
 use_faults
-make_token
-make_root
-EC=$(make_key ec:P-256 ec 01)
-make_cert "$EC" "$tmp/ec.pem"
-C=$tmp/hsmtls.conf
-keyd_conf "$C" "site a {
-    root $ROOT;
-    key \"$EC\" $tmp/ec.pem;
-}"
-start_keyd -c "$C"
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+keyd_one_ec_key
 
 base=$(count_of C_Sign)
 set_faults 'hang C_Sign 3000 count 1'

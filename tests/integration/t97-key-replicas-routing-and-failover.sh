@@ -47,7 +47,6 @@ SERVER_PID=$!
 SERVER_LOG=$tmp/server.log
 wait_listening
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 signs() { count_of "C_Sign@$1"; }
 
 # Test: sequential handshakes are spread over both tokens.
