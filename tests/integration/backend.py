@@ -187,12 +187,16 @@ def parse_pp2(f):
 
 
 class PP2Handler(Handler):
-    def setup(self):
-        super().setup()
+    def handle(self):
         try:
             self.pp2 = parse_pp2(self.rfile)
         except ValueError as e:
-            self.pp2 = {"error": str(e)}
+            # What follows is not a request to parse: answer at once.
+            body = (json.dumps({"error": str(e)}) + "\n").encode()
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            return
+        super().handle()
 
     def do_GET(self):
         self.answer(json.dumps(self.pp2, sort_keys=True) + "\n",
