@@ -26,6 +26,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,23 +393,29 @@ static enum move client_write(struct proxy *p)
 
 /* ---- connecting ---- */
 
-/* The connect finished (the socket is writable): did it work? */
+/*
+ * Has the connect finished, and did it work?  Any event of the pair runs
+ * this (the client may speak first), so the socket's own word counts:
+ * SO_ERROR is 0 while the connect is still going on too.
+ */
 static enum move proxy_connected(struct proxy *p)
 {
+	struct pollfd pfd = { p->ufd, POLLOUT, 0 };
 	int err = 0;
 	socklen_t len = sizeof(err);
 	char what[256];
 
+	if (poll(&pfd, 1, 0) == 0)
+		return MOVE_NONE;
 	if (getsockopt(p->ufd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
-	if (err == EINPROGRESS || err == EALREADY)
-		return MOVE_NONE;
 	if (err != 0) {
 		snprintf(what, sizeof(what), "connect: %s", strerror(err));
 		proxy_fail(p, UPSTREAM_REFUSED, what);
 		return MOVE_CLOSE;
 	}
 	p->connecting = false;
+	p->to_up.since = ev_now(p->srv->ev);    /* its send-timeout starts */
 	return MOVE_PROGRESS;
 }
 
@@ -470,28 +477,34 @@ static void proxy_watch(struct proxy *p)
 	proxy_set(p, &p->uio, p->ufd, &p->uev, uev);
 }
 
-static ev_tstamp earlier(ev_tstamp a, ev_tstamp b)
+/* Bytes wait in either direction (then send-timeout bounds the pair). */
+static bool proxy_pending(const struct proxy *p)
 {
-	return a < b ? a : b;
+	return pbuf_pending(&p->to_up) > 0 || pbuf_pending(&p->to_cl) > 0;
+}
+
+/* The client's direction is the one waiting longest. */
+static bool proxy_client_stalled(const struct proxy *p)
+{
+	return pbuf_pending(&p->to_cl) > 0 && (pbuf_pending(&p->to_up) == 0 ||
+	    p->to_cl.since <= p->to_up.since);
 }
 
 /*
  * The pair's next deadline: the connect; each direction with bytes
- * waiting and no write progress for send-timeout; no byte either way for
- * idle-timeout.
+ * waiting and no write progress for send-timeout; with nothing waiting,
+ * no byte either way for idle-timeout.
  */
 static ev_tstamp proxy_deadline(const struct proxy *p)
 {
 	const struct conn_timeouts *t = &p->srv->timeouts;
-	ev_tstamp d = p->active + t->idle;
 
 	if (p->connecting)
-		return earlier(d, p->started + t->upstream_connect);
-	if (pbuf_pending(&p->to_up) > 0)
-		d = earlier(d, p->to_up.since + t->send);
-	if (pbuf_pending(&p->to_cl) > 0)
-		d = earlier(d, p->to_cl.since + t->send);
-	return d;
+		return p->started + t->upstream_connect;
+	if (!proxy_pending(p))
+		return p->active + t->idle;
+	return (proxy_client_stalled(p) ? p->to_cl.since : p->to_up.since) +
+	    t->send;
 }
 
 static void proxy_arm(struct proxy *p)
@@ -558,16 +571,16 @@ static void proxy_timer_cb(struct ev_loop *ev, ev_timer *w, int revents)
 		proxy_fail(p, UPSTREAM_TIMEOUT, what);
 		return;
 	}
-	if (!p->up_spoke && p->bytes_up > 0 &&
-	    p->active + idle <= ev_now(ev) + 0.0005) {
+	if (!proxy_pending(p) && !p->up_spoke && p->bytes_up > 0) {
 		snprintf(what, sizeof(what), "no answer within %gs "
 		    "(idle-timeout)", idle);
 		proxy_fail(p, UPSTREAM_NO_ANSWER, what);
 		return;
 	}
 	log_info("upstream %s for %s: closed: %s", p->up->spec, p->peer,
-	    p->active + idle <= ev_now(ev) + 0.0005 ? "idle-timeout" :
-	    "send-timeout (a side does not read)");
+	    !proxy_pending(p) ? "idle-timeout" :
+	    proxy_client_stalled(p) ? "send-timeout: the client does not read" :
+	    "send-timeout: the backend does not read");
 	p->cl_shut = true;      /* no close_notify: the client may be stuck */
 	proxy_finish(p);
 }

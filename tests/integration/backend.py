@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import random
+import select
 import socket
 import socketserver
 import struct
@@ -236,8 +237,10 @@ def raw_loop(addr, out, mode):
     s = listen_sock(addr, 0 if mode == "full" else 128)
     kept = []
     if mode == "full":
-        # Fill the accept queue (backlog 0 holds one) and never accept.
-        for _ in range(2):
+        # Fill the accept queue (backlog 0 holds one) and never accept,
+        # one connect at a time (two SYNs at once may both be answered),
+        # until a probe's connect no longer completes.
+        for _ in range(8):
             c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             c.setblocking(False)
             try:
@@ -245,7 +248,11 @@ def raw_loop(addr, out, mode):
             except BlockingIOError:
                 pass
             kept.append(c)
-        time.sleep(0.2)
+            _, w, _ = select.select([], [c], [], 0.3)
+            if not w:
+                break
+        else:
+            sys.exit("full: the listen queue never filled")
         announce(out, addr, s)
         while True:
             time.sleep(3600)
