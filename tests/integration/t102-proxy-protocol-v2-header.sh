@@ -7,7 +7,9 @@
 # as the authority (none for a client that sends no SNI); and the SSL TLV
 # (client flag PP2_CLIENT_SSL, verify non-zero: no client certificate)
 # with the TLS version and cipher the client negotiated, TLS 1.3 and 1.2.
-# Without the directive the backend gets the client's bytes only.
+# Without the directive the backend gets the client's bytes only; the
+# directive without an upstream, and root with upstream, are FILE:LINE
+# errors.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/upstream-lib.sh"
 need_tool curl
@@ -94,4 +96,13 @@ st=0
 "$HSMTLS_SERVER" -t -c "$tmp/bad.conf" >"$tmp/bad.out" 2>&1 || st=$?
 [ "$st" -eq 1 ] && grep -q "bad.conf:[0-9]*: site 'app': proxy-protocol is for a site with an upstream" "$tmp/bad.out" ||
 	fail "proxy-protocol with root: status $st, $(cat "$tmp/bad.out")"
+
+# Test: root and upstream together is an error at the upstream's line.
+upstream_conf "$tmp/both.conf" "	root $ROOT;
+	upstream tcp:127.0.0.1:$PP2_PORT;"
+st=0
+"$HSMTLS_SERVER" -t -c "$tmp/both.conf" >"$tmp/both.out" 2>&1 || st=$?
+line=$(grep -n '^	upstream ' "$tmp/both.conf" | cut -d: -f1)
+[ "$st" -eq 1 ] && grep -q "both.conf:$line: site 'app' has both root (line $((line - 1))) and upstream" "$tmp/both.out" ||
+	fail "root and upstream: status $st, $(cat "$tmp/both.out")"
 stop_server_ok
