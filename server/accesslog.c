@@ -175,6 +175,16 @@ accesslog_format(char *buf, const struct access_entry *e)
 	put(&l, rt, (size_t)n);
 	puts_(&l, " site=");
 	field(&l, e->site, CAP_FIELD, 1);
+	if (e->upstream != NULL) {
+		puts_(&l, " upstream=");
+		field(&l, e->upstream, CAP_FIELD, 1);
+		n = snprintf(rt, sizeof(rt), " to_upstream=%lld",
+		    e->to_upstream > 0 ? e->to_upstream : 0);
+		put(&l, rt, (size_t)n);
+		n = snprintf(rt, sizeof(rt), " to_client=%lld",
+		    e->to_client > 0 ? e->to_client : 0);
+		put(&l, rt, (size_t)n);
+	}
 	buf[l.n++] = '\n';
 	return l.n;
 }

@@ -6,7 +6,13 @@
  *   "https://example.com/" "curl/8.0" tls=TLSv1.3
  *   cipher=TLS_AES_256_GCM_SHA384 sni=localhost resumed=0 rt=0.001 site=www
  *
- * (one line; wrapped here).  The time is the request's start in local time
+ * (one line; wrapped here).  A connection passed to a backend (a site with
+ * an upstream) has one line for its whole life, "PROXY BACKEND" as its
+ * request, its duration as rt=, and the bytes each way at the end:
+ *
+ *   ... "PROXY tcp:127.0.0.1:8080" - 5120 "-" "-" tls=TLSv1.3 ... rt=2.503
+ *   site=app upstream=tcp:127.0.0.1:8080 to_upstream=310 to_client=5120
+ *  The time is the request's start in local time
  * with its UTC offset, as Apache and nginx write it.  A field that is
  * absent (NULL) is "-", and so are a size of 0 and a status of 0; an
  * empty unquoted field is "-" too.
@@ -44,6 +50,10 @@ struct access_entry {
 	bool resumed;
 	double request_secs;            /* request start to response sent */
 	const char *site;
+	/* A connection passed to a backend (method "PROXY", target the
+	 * backend): then upstream= to_upstream= to_client= follow site=. */
+	const char *upstream;
+	long long to_upstream, to_client;
 };
 
 /*

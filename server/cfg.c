@@ -32,6 +32,8 @@ enum {
 	OPT_ACCESS_LOG,
 	OPT_IMPORTED_KEY,
 	OPT_KEYD,
+	OPT_UPSTREAM,
+	OPT_PROXY_PROTOCOL,
 	OPT_COUNT,
 };
 
@@ -58,6 +60,8 @@ static const struct option cfg_options[] = {
 	{ "admin-listen",    required_argument, NULL, OPT_ADMIN },
 	{ "access-log",      required_argument, NULL, OPT_ACCESS_LOG },
 	{ "keyd",            required_argument, NULL, OPT_KEYD },
+	{ "upstream",        required_argument, NULL, OPT_UPSTREAM },
+	{ "proxy-protocol",  required_argument, NULL, OPT_PROXY_PROTOCOL },
 	{ "help",            no_argument,       NULL, 'h' },
 	{ "version",         no_argument,       NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -67,6 +71,7 @@ static void cfg_usage(void)
 {
 	printf("Usage: " LOG_PROGNAME " -c FILE [-t] [--daemon]\n"
 	    "       " LOG_PROGNAME " --cert FILE --key URI --root DIR [options]\n"
+	    "       " LOG_PROGNAME " --cert FILE --key URI --upstream BACKEND [options]\n"
 	    "Serve static files over HTTPS with the TLS keys on PKCS#11 tokens.\n"
 	    "\n"
 	    "  -c, --config FILE      serve the sites of FILE (see hsmtls.conf(5))\n"
@@ -81,6 +86,10 @@ static void cfg_usage(void)
 	    "  --pin-file FILE        file holding the token PIN (mode 0600 or stricter)\n"
 	    "  --module PATH          PKCS#11 module (default " HK_DEFAULT_MODULE ")\n"
 	    "  --root DIR             document root\n"
+	    "  --upstream tcp:HOST:PORT|unix:PATH\n"
+	    "                         instead of --root: pass each TLS connection's\n"
+	    "                         bytes to this backend\n"
+	    "  --proxy-protocol v2    with --upstream: send a PROXY v2 header first\n"
 	    "  --max-connections N    concurrent connections (default 1024)\n"
 	    "  --rsa-key-exchange     also offer TLS 1.2 RSA key exchange (needs a key\n"
 	    "                         with CKA_DECRYPT and raw RSA on the token)\n"
@@ -104,6 +113,7 @@ static void cfg_usage(void)
 struct cli {
 	const char *file, *listen, *cert, *key, *pin_file, *module, *root;
 	const char *pid_file, *log_file, *admin, *access_log, *keyd;
+	const char *upstream, *proxy_protocol;
 	const char *max_conns, *pool_threads, *queue_max, *key_timeout;
 	bool rsa_kx, weak, imported, daemon, test;
 	const char *given[128];         /* first spelling of each option */
@@ -210,6 +220,8 @@ static int cfg_option(struct cli *cl, int opt, int argc, char **argv)
 	case OPT_ADMIN: return cfg_once(cl, opt, &cl->admin);
 	case OPT_ACCESS_LOG: return cfg_once(cl, opt, &cl->access_log);
 	case OPT_KEYD: return cfg_once(cl, opt, &cl->keyd);
+	case OPT_UPSTREAM: return cfg_once(cl, opt, &cl->upstream);
+	case OPT_PROXY_PROTOCOL: return cfg_once(cl, opt, &cl->proxy_protocol);
 	case 'h': cfg_usage(); return 1;
 	case 'V': printf(LOG_PROGNAME " " PACKAGE_VERSION "\n"); return 1;
 	default: return cfg_bad_option(opt, argc, argv);
@@ -249,6 +261,46 @@ static int cfg_listen(struct conf_listen **list, size_t *n, const char *spec,
 	return 0;
 }
 
+/* Exactly one of --root and --upstream; --proxy-protocol v2 with the latter. */
+static int cfg_serves(const struct cli *cl)
+{
+	if (cl->root != NULL && cl->upstream != NULL) {
+		log_error("--root and --upstream: give one (a site serves files "
+		    "or passes its connections to a backend)");
+		return -1;
+	}
+	if (cl->upstream == NULL && cfg_require(cl->root,
+	    "--root (or --upstream)") == -1)
+		return -1;
+	if (cl->proxy_protocol != NULL &&
+	    strcmp(cl->proxy_protocol, "v2") != 0) {
+		log_error("--proxy-protocol '%s': want v2", cl->proxy_protocol);
+		return -1;
+	}
+	if (cl->proxy_protocol != NULL && cl->upstream == NULL) {
+		log_error("--proxy-protocol is for --upstream");
+		return -1;
+	}
+	return 0;
+}
+
+static int cfg_upstream(struct conf_site *s, const struct cli *cl)
+{
+	char why[512];
+
+	if (cl->upstream == NULL) {
+		s->root = strdup(cl->root);
+		return 0;
+	}
+	if (conf_parse_upstream(&s->upstream, cl->upstream, why,
+	    sizeof(why)) == -1) {
+		log_error("--upstream %s", why);
+		return -1;
+	}
+	s->proxy_v2 = cl->proxy_protocol != NULL;
+	return 0;
+}
+
 /* The flags of a one-site server as a configuration. */
 static int cfg_from_flags(struct conf *c, const struct cli *cl)
 {
@@ -258,7 +310,7 @@ static int cfg_from_flags(struct conf *c, const struct cli *cl)
 
 	if (cfg_require(cl->cert, "--cert") == -1 ||
 	    cfg_require(cl->key, "--key") == -1 ||
-	    cfg_require(cl->root, "--root") == -1)
+	    cfg_serves(cl) == -1)
 		return -1;
 	if (cl->pin_file != NULL && cl->pin_file[0] == '\0') {
 		log_error("--pin-file: empty file name");
@@ -295,7 +347,8 @@ static int cfg_from_flags(struct conf *c, const struct cli *cl)
 	c->nsites = 1;
 	s = &c->sites[0];
 	s->name = strdup("default");
-	s->root = strdup(cl->root);
+	if (cfg_upstream(s, cl) == -1)
+		return -1;
 	s->keys[0].uri = strdup(cl->key);
 	s->keys[0].cert = strdup(cl->cert);
 	s->nkeys = 1;
@@ -319,7 +372,7 @@ static int cfg_with_file(const struct cli *cl)
 		"max-connections", "rsa-key-exchange", "allow-weak-key",
 		"allow-imported-key",
 		"pool-threads", "queue-max", "key-timeout", "admin-listen",
-		"access-log", "log-file",
+		"access-log", "log-file", "upstream", "proxy-protocol",
 	};
 	const struct option *o;
 	size_t i;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -591,6 +592,44 @@ static int add_listen(struct ctx *x, struct conf_listen **list, size_t *n)
 	return 0;
 }
 
+/* ---- upstream ---- */
+
+int conf_parse_upstream(struct conf_upstream *u, const char *spec, char *why,
+    size_t len)
+{
+	struct sockaddr_un sun;
+
+	memset(u, 0, sizeof(*u));
+	if (strncmp(spec, "unix:", 5) == 0) {
+		if (spec[5] != '/' || strlen(spec + 5) >= sizeof(sun.sun_path)) {
+			snprintf(why, len, "'%s': want unix:/PATH, an absolute "
+			    "path of at most %zu bytes", spec,
+			    sizeof(sun.sun_path) - 1);
+			return -1;
+		}
+		u->path = strdup(spec + 5);
+	} else if (strncmp(spec, "tcp:", 4) != 0 ||
+	    conf_split_listen(&u->tcp, spec + 4) == -1 ||
+	    strcmp(u->tcp.port, "0") == 0) {
+		snprintf(why, len, "'%s': want tcp:HOST:PORT, tcp:[ADDR]:PORT "
+		    "(PORT 1..65535) or unix:/PATH", spec);
+		return -1;
+	}
+	if ((u->spec = strdup(spec)) == NULL) {
+		snprintf(why, len, "out of memory");
+		conf_upstream_free(u);
+		return -1;
+	}
+	return 0;
+}
+
+void conf_upstream_free(struct conf_upstream *u)
+{
+	free(u->spec);
+	free(u->path);
+	memset(u, 0, sizeof(*u));
+}
+
 /* ---- the directive tables ---- */
 
 static int expand_env(struct ctx *x, char **val);
@@ -692,6 +731,8 @@ static int d_send_timeout(struct ctx *x, void *o)
 { return set_duration(x, 0.001, 3600, &C(x)->send_timeout); }
 static int d_shut_timeout(struct ctx *x, void *o)
 { return set_duration(x, 0, 3600, &C(x)->shutdown_timeout); }
+static int d_up_timeout(struct ctx *x, void *o)
+{ return set_duration(x, 0.001, 600, &C(x)->upstream_connect_timeout); }
 static int d_req_line(struct ctx *x, void *o)
 { return set_size(x, 64, 1024 * 1024, &C(x)->max_request_line); }
 static int d_hdr_size(struct ctx *x, void *o)
@@ -799,7 +840,45 @@ static int s_server_name(struct ctx *x, void *o)
 }
 
 static int s_root(struct ctx *x, void *o)
-{ return set_path(x, &((struct conf_site *)o)->root); }
+{
+	((struct conf_site *)o)->root_line = x->s->line;
+	return set_path(x, &((struct conf_site *)o)->root);
+}
+
+static int s_upstream(struct ctx *x, void *o)
+{
+	struct conf_site *site = o;
+	char why[512];
+
+	if (want_args(x, 1, 1) == -1)
+		return -1;
+	if (conf_parse_upstream(&site->upstream, x->s->args[1], why,
+	    sizeof(why)) == -1) {
+		bad(x, "%s", why);
+		site->upstream.line = x->s->line;      /* given, if wrong */
+		return -1;
+	}
+	site->upstream.line = x->s->line;
+	return 0;
+}
+
+static int s_proxy_protocol(struct ctx *x, void *o)
+{
+	struct conf_site *site = o;
+
+	if (want_args(x, 1, 1) == -1)
+		return -1;
+	site->proxy_line = x->s->line;
+	if (strcmp(x->s->args[1], "v2") == 0)
+		site->proxy_v2 = true;
+	else if (strcmp(x->s->args[1], "off") == 0)
+		site->proxy_v2 = false;
+	else {
+		bad(x, "want v2 or off, got '%s'", x->s->args[1]);
+		return -1;
+	}
+	return 0;
+}
 static int s_rsa_kx(struct ctx *x, void *o)
 { return set_bool(x, &((struct conf_site *)o)->rsa_kx); }
 
@@ -857,6 +936,8 @@ static int s_key(struct ctx *x, void *o)
 static const struct directive site_dirs[] = {
 	{ "server-name", s_server_name, true, false },
 	{ "root", s_root, false, false },
+	{ "upstream", s_upstream, false, false },
+	{ "proxy-protocol", s_proxy_protocol, false, false },
 	{ "key", s_key, true, false },
 	{ "rsa-key-exchange", s_rsa_kx, false, false },
 	{ NULL, NULL, false, false },
@@ -891,6 +972,30 @@ static int d_token(struct ctx *x, void *o)
 	return run_block(x, token_dirs, t, s->child);
 }
 
+/* A site serves files (root) or passes its connections on (upstream). */
+static int site_serves(struct ctx *x, const struct conf_site *site)
+{
+	if (site->root != NULL && site->upstream.spec != NULL) {
+		conf_errors_add(x->err, x->file, site->upstream.line, "site '%s' "
+		    "has both root (line %d) and upstream: a site serves files "
+		    "or passes its connections to a backend; give one",
+		    site->name, site->root_line);
+		return -1;
+	}
+	if (site->root == NULL && site->upstream.line == 0) {
+		bad(x, "site '%s' has no root and no upstream: give one "
+		    "(root DIR; or upstream tcp:HOST:PORT|unix:PATH;)",
+		    site->name);
+		return -1;
+	}
+	if (site->proxy_v2 && site->upstream.line == 0) {
+		conf_errors_add(x->err, x->file, site->proxy_line, "site '%s': "
+		    "proxy-protocol is for a site with an upstream", site->name);
+		return -1;
+	}
+	return 0;
+}
+
 static int d_site(struct ctx *x, void *o)
 {
 	struct conf *c = C(x);
@@ -917,10 +1022,8 @@ static int d_site(struct ctx *x, void *o)
 	site->line = s->line;
 	rc = run_block(x, site_dirs, site, s->child);
 	x->s = s;
-	if (site->root == NULL) {
-		bad(x, "site '%s' has no root", site->name);
+	if (site_serves(x, site) == -1)
 		rc = -1;
-	}
 	if (site->nkeys == 0) {
 		bad(x, "site '%s' has no key", site->name);
 		rc = -1;
@@ -949,6 +1052,7 @@ static const struct directive top_dirs[] = {
 	{ "idle-timeout", d_idle_timeout, false, false },
 	{ "send-timeout", d_send_timeout, false, false },
 	{ "shutdown-timeout", d_shut_timeout, false, false },
+	{ "upstream-connect-timeout", d_up_timeout, false, false },
 	{ "max-request-line", d_req_line, false, false },
 	{ "max-header-size", d_hdr_size, false, false },
 	{ "max-headers", d_max_headers, false, false },
@@ -1169,6 +1273,7 @@ void conf_defaults(struct conf *c)
 	c->idle_timeout = 30;
 	c->send_timeout = 30;
 	c->shutdown_timeout = 10;
+	c->upstream_connect_timeout = 5;
 	c->max_request_line = 8192;
 	c->max_header_size = 16384;
 	c->max_headers = 100;
@@ -1198,6 +1303,7 @@ void conf_free(struct conf *c)
 			free(s->names[j]);
 		free(s->names);
 		free(s->root);
+		conf_upstream_free(&s->upstream);
 		for (j = 0; j < s->nkeys; j++) {
 			size_t r;
 

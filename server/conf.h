@@ -64,11 +64,23 @@ static inline const char *conf_key_uri(const struct conf_key *k, size_t i)
 
 #define CONF_SITE_KEYS 2        /* one RSA and one ECDSA */
 
+/* A backend that a site's TLS connections are passed to (upstream). */
+struct conf_upstream {
+	char *spec;             /* as written: "tcp:HOST:PORT" or "unix:PATH" */
+	char *path;             /* unix: the socket's path, else NULL */
+	struct conf_listen tcp; /* tcp: its host and port (spec NULL) */
+	int line;
+};
+
 struct conf_site {
 	char *name;
 	char **names;           /* server-name values */
 	size_t nnames;
-	char *root;
+	char *root;             /* either a document root ... */
+	int root_line;
+	struct conf_upstream upstream;  /* ... or a backend (spec non-NULL) */
+	bool proxy_v2;          /* proxy-protocol v2: a header first */
+	int proxy_line;
 	struct conf_key keys[CONF_SITE_KEYS];
 	size_t nkeys;
 	bool rsa_kx;
@@ -102,6 +114,7 @@ struct conf {
 	unsigned max_conns;
 	double handshake_timeout, header_timeout, idle_timeout, send_timeout;
 	double shutdown_timeout;
+	double upstream_connect_timeout;
 	size_t max_request_line, max_header_size;
 	unsigned max_headers;
 	unsigned pool_threads, queue_max, key_timeout_ms;
@@ -148,6 +161,15 @@ void conf_free(struct conf *c);
 
 /* Split "HOST:PORT" or "[ADDR]:PORT"; 0 or -1. */
 int conf_split_listen(struct conf_listen *l, const char *spec);
+
+/*
+ * Parse "tcp:HOST:PORT", "tcp:[ADDR]:PORT" or "unix:/PATH" into u (spec
+ * and path allocated; free with conf_upstream_free()).  0, or -1 with
+ * the reason in why.
+ */
+int conf_parse_upstream(struct conf_upstream *u, const char *spec, char *why,
+    size_t len);
+void conf_upstream_free(struct conf_upstream *u);
 
 /* The token block a key URI belongs to, or NULL (an implicit token). */
 struct conf_token *conf_token_for(const struct conf *c, const char *uri);

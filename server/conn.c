@@ -2,6 +2,7 @@
  * conn.c - per-connection state machine.
  *
  *   HANDSHAKE -> READ <-> WRITE -> SHUTDOWN -> LINGER -> freed
+ *            \-> PROXY -> freed        (a site with an upstream, proxy.c)
  *
  * conn_drive() runs steps until one has to wait; each step returns what it
  * waits for (socket readable/writable, or the async fds of a paused key
@@ -34,6 +35,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "proxy.h"
 #include "site.h"
 #include "tls.h"
 
@@ -49,6 +51,7 @@ enum conn_state {
 	CONN_WRITE,             /* sending a response */
 	CONN_SHUTDOWN,          /* sending close_notify */
 	CONN_LINGER,            /* draining the peer after our FIN */
+	CONN_PROXY,             /* passed to the site's backend (c->px) */
 };
 
 /* What a step wants next. */
@@ -57,6 +60,7 @@ enum conn_next {
 	NEXT_READ,
 	NEXT_WRITE,
 	NEXT_ASYNC,
+	NEXT_PROXY,             /* hand the connection to proxy.c */
 	NEXT_CLOSE,
 };
 
@@ -85,8 +89,10 @@ struct conn {
 	ev_timer timer;
 	ev_io async_io[CONN_MAX_ASYNC_FDS];
 	size_t n_async;
+	struct proxy *px;       /* CONN_PROXY: the backend side */
 	struct http_session http;
 	struct http_response resp;
+	/* Requests and responses; a proxied connection's two directions. */
 	char in[CONN_BUF];
 	size_t in_off, in_len;
 	char out[CONN_BUF];
@@ -163,6 +169,7 @@ static void conn_free(struct conn *c)
 		s->st.handshake_failures[conn_version(c)]++;
 	if (c->state == CONN_WRITE)
 		conn_log(c);    /* cut short: what was sent */
+	proxy_free(c->px);
 	ev_io_stop(s->ev, &c->io);
 	ev_timer_stop(s->ev, &c->timer);
 	conn_async_stop(c);
@@ -256,6 +263,10 @@ static enum conn_next conn_handshake(struct conn *c)
 	 * post-handshake authentication): reads and writes need no async job.
 	 */
 	SSL_clear_mode(c->ssl, SSL_MODE_ASYNC);
+	if (site_of(c->ssl)->upstream != NULL) {
+		c->state = CONN_PROXY;
+		return NEXT_PROXY;
+	}
 	c->state = CONN_READ;
 	conn_timeout(c, c->srv->timeouts.idle);
 	return NEXT_RUN;
@@ -476,6 +487,7 @@ static enum conn_next conn_step(struct conn *c)
 	case CONN_WRITE:     return conn_write(c);
 	case CONN_SHUTDOWN:  return conn_shutdown(c);
 	case CONN_LINGER:    return conn_linger(c);
+	case CONN_PROXY:     return NEXT_PROXY;
 	}
 	return NEXT_CLOSE;
 }
@@ -522,6 +534,27 @@ static int conn_watch_async(struct conn *c)
 	return 0;
 }
 
+static void conn_proxy_done(void *arg)
+{
+	conn_free(conn_from(arg));
+}
+
+/* The backend side takes over both sockets' events and the timeouts. */
+static int conn_proxy(struct conn *c)
+{
+	if (c->px != NULL)
+		return 0;
+	ev_io_stop(c->srv->ev, &c->io);
+	ev_timer_stop(c->srv->ev, &c->timer);
+	c->px = proxy_start(c->srv, c->ssl, c->fd, site_of(c->ssl)->upstream,
+	    c->peer, c->in, c->out, CONN_BUF, conn_proxy_done, c);
+	if (c->px == NULL) {
+		log_error("connection: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 /* Arrange the wait a step asked for; -1 if the connection must close. */
 static int conn_wait(struct conn *c, enum conn_next next)
 {
@@ -534,6 +567,8 @@ static int conn_wait(struct conn *c, enum conn_next next)
 		return 0;
 	case NEXT_ASYNC:
 		return conn_watch_async(c);
+	case NEXT_PROXY:
+		return conn_proxy(c);
 	default:
 		return -1;
 	}

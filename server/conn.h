@@ -14,6 +14,7 @@ struct conn;
 #define CONN_HEADER_TIMEOUT    10.0
 #define CONN_IDLE_TIMEOUT      30.0
 #define CONN_SEND_TIMEOUT      30.0
+#define CONN_UPSTREAM_TIMEOUT  5.0
 
 /* Seconds each wait of a connection may last; read at every wait. */
 struct conn_timeouts {
@@ -21,6 +22,7 @@ struct conn_timeouts {
 	double header;          /* a request's first byte to its complete head */
 	double idle;            /* before a request's first byte (keep-alive) */
 	double send;            /* a response without any write progress */
+	double upstream_connect;        /* a backend's connect (proxy.c) */
 };
 
 /* Take over the accepted non-blocking socket fd; 0, or -1 (fd closed). */

@@ -44,6 +44,7 @@ void server_init(struct server *s, struct ev_loop *ev)
 	s->timeouts.header = CONN_HEADER_TIMEOUT;
 	s->timeouts.idle = CONN_IDLE_TIMEOUT;
 	s->timeouts.send = CONN_SEND_TIMEOUT;
+	s->timeouts.upstream_connect = CONN_UPSTREAM_TIMEOUT;
 	ev_timer_init(&s->accept_retry, server_retry_cb, LOOP_RETRY_SECS, 0.0);
 	ev_timer_init(&s->drain, server_drain_cb, 10.0, 0.0);
 	ev_signal_init(&s->sigterm, server_signal_cb, SIGTERM);
@@ -118,6 +119,7 @@ void server_apply(struct server *s, const struct conf *c)
 	s->timeouts.header = c->header_timeout;
 	s->timeouts.idle = c->idle_timeout;
 	s->timeouts.send = c->send_timeout;
+	s->timeouts.upstream_connect = c->upstream_connect_timeout;
 }
 
 void server_swap(struct server *s, struct gen *g)

@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "conn.h"
 #include "http.h"
+#include "proxy.h"
 
 struct conn;
 struct server;
@@ -44,6 +45,10 @@ struct server_stats {
 	unsigned long long handshake_failures[VER_COUNT];
 	unsigned long long requests;
 	unsigned long long reloads_ok, reloads_failed;
+	/* TLS termination (proxy.c) */
+	unsigned long long upstream_conns;              /* pairs started */
+	unsigned long long upstream_failures[UPSTREAM_FAIL_COUNT];
+	unsigned long long upstream_bytes_to_up, upstream_bytes_to_cl;
 };
 
 struct server {

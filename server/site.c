@@ -25,6 +25,7 @@
 
 #include "hk.h"
 #include "log.h"
+#include "proxy.h"
 #include "site.h"
 #include "ticket.h"
 #include "tls.h"
@@ -40,6 +41,7 @@ static void site_rt_free(struct site_rt *s)
 	if (s == NULL)
 		return;
 	http_site_close(&s->http);
+	upstream_free(s->upstream);
 	for (i = 0; i < s->nnames; i++)
 		free(s->names[i]);
 	free(s->names);
@@ -534,6 +536,35 @@ static SSL_CTX *site_ctx(struct build *b, const struct conf_site *cs,
 	return ctx;
 }
 
+/* What the site serves: its document root, or its backend. */
+static int site_serve(struct build *b, const struct conf_site *cs,
+    struct site_rt *s)
+{
+	char why[1024], *root;
+
+	if (cs->upstream.spec != NULL) {
+		s->upstream = upstream_new(&cs->upstream, cs->proxy_v2, why,
+		    sizeof(why));
+		if (s->upstream == NULL) {
+			build_err(b, cs->upstream.line, why);
+			return -1;
+		}
+		return 0;
+	}
+	if ((root = strdup(cs->root)) == NULL) {
+		build_err(b, cs->line, "out of memory");
+		return -1;
+	}
+	if (http_site_open(&s->http, root) != 0) {
+		build_err(b, cs->line, "document root cannot be served (see "
+		    "the line above)");
+		if (s->http.root == NULL)
+			free(root);
+		return -1;
+	}
+	return 0;
+}
+
 /* The previous generation's site of this name, to keep serving it. */
 static struct site_rt *prev_site(const struct gen *prev, const char *name)
 {
@@ -554,12 +585,11 @@ static int site_build(struct build *b, const struct conf_site *cs,
 {
 	struct loaded_key keys[CONF_SITE_KEYS];
 	struct site_rt *s = NULL;
-	char *root;
 	size_t n = 0, i;
 	int rc, token_fault = 0, bad = 0;
 
 	*out = NULL;
-	if (check_root(b, cs) != 0)
+	if (cs->upstream.spec == NULL && check_root(b, cs) != 0)
 		return -1;
 	for (i = 0; i < cs->nkeys && !build_stopped(b); i++) {
 		rc = load_key(b, cs, &cs->keys[i], &keys[n]);
@@ -596,20 +626,13 @@ static int site_build(struct build *b, const struct conf_site *cs,
 		loaded_free(keys, n);
 		return bad || b->prev == NULL ? -1 : -2;
 	}
-	root = strdup(cs->root);
-	if (root == NULL || (s = site_new(cs)) == NULL) {
-		free(root);
+	if ((s = site_new(cs)) == NULL) {
 		build_err(b, cs->line, "out of memory");
 		loaded_free(keys, n);
 		return -1;
 	}
-	if (http_site_open(&s->http, root) != 0 ||
+	if (site_serve(b, cs, s) != 0 ||
 	    (s->ctx = site_ctx(b, cs, keys, n)) == NULL) {
-		if (s->http.root_fd == -1)
-			build_err(b, cs->line, "document root cannot be "
-			    "served (see the line above)");
-		if (s->http.root == NULL)
-			free(root);
 		site_rt_free(s);
 		loaded_free(keys, n);
 		return -1;

@@ -47,7 +47,8 @@ struct site_rt {
 	char *name;
 	char **names;           /* server names, lower case */
 	size_t nnames;
-	struct http_site http;
+	struct http_site http;  /* a site with a document root ... */
+	struct upstream *upstream;      /* ... or with a backend (proxy.h) */
 	SSL_CTX *ctx;           /* not a reference: the site is the ctx's */
 	bool rsa_kx;
 	/* its keys, for the custody report (the engines own them) */

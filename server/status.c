@@ -203,6 +203,28 @@ static void token_details(struct strbuf *b, const struct tokens *tk)
 	}
 }
 
+static void upstream_counters(struct strbuf *b, const struct server_stats *st)
+{
+	int i;
+
+	help(b, "hsmtls_upstream_connections_total", "counter",
+	    "TLS connections passed to a site's upstream (backend)");
+	sb_printf(b, "hsmtls_upstream_connections_total %llu\n",
+	    st->upstream_conns);
+	help(b, "hsmtls_upstream_connect_failures_total", "counter",
+	    "backends that failed a connection before answering, by reason");
+	for (i = 0; i < UPSTREAM_FAIL_COUNT; i++)
+		sb_printf(b, "hsmtls_upstream_connect_failures_total{reason="
+		    "\"%s\"} %llu\n", upstream_fail_names[i],
+		    st->upstream_failures[i]);
+	help(b, "hsmtls_upstream_bytes_total", "counter",
+	    "bytes passed between clients and upstreams, by direction");
+	sb_printf(b, "hsmtls_upstream_bytes_total{direction=\"to_upstream\"} "
+	    "%llu\n", st->upstream_bytes_to_up);
+	sb_printf(b, "hsmtls_upstream_bytes_total{direction=\"to_client\"} "
+	    "%llu\n", st->upstream_bytes_to_cl);
+}
+
 int status_metrics(struct server *s, struct strbuf *b)
 {
 	struct ticket_stats ts;
@@ -248,6 +270,7 @@ int status_metrics(struct server *s, struct strbuf *b)
 	help(b, "hsmtls_config_generation", "gauge",
 	    "the configuration served (1 at start, +1 per successful reload)");
 	sb_printf(b, "hsmtls_config_generation %lu\n", s->gen->id);
+	upstream_counters(b, &s->st);
 
 	token_counters(b, s->tokens);
 	token_details(b, s->tokens);

@@ -108,7 +108,7 @@ site a {
 }
 EOF
 check_conf
-grep -q "^$C:4: 'site': site 'a' has no root\$" "$ERR" ||
+grep -q "^$C:4: 'site': site 'a' has no root and no upstream: give one (root DIR; or upstream tcp:HOST:PORT|unix:PATH;)$" "$ERR" ||
 	fail "site without root not reported: $(cat "$ERR")"
 good_conf
 sed -i "0,\|root $ROOT;|s||root $tmp/no-such-dir;|" "$C"

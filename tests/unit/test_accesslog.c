@@ -91,6 +91,31 @@ fmt(const struct access_entry *e)
 	return buf;
 }
 
+/* Test: a proxied connection's line: PROXY BACKEND, then the byte counts. */
+static void
+test_proxied(void **state)
+{
+	struct access_entry e = fixed_entry();
+
+	(void)state;
+	set_tz("UTC");
+	e.method = "PROXY";
+	e.target = "unix:/run/app sock";
+	e.protocol = NULL;
+	e.status = 0;
+	e.referer = e.user_agent = NULL;
+	e.upstream = e.target;
+	e.to_upstream = 310;
+	e.to_client = 0;
+	e.bytes = 0;
+	e.request_secs = 2.5034;
+	assert_string_equal(fmt(&e),
+	    "127.0.0.1 - - [01/Dec/2026:23:59:59 +0000] \"PROXY unix:/run/app "
+	    "sock\" - - \"-\" \"-\" tls=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 "
+	    "sni=localhost resumed=0 rt=2.503 site=www "
+	    "upstream=unix:/run/app\\x20sock to_upstream=310 to_client=0\n");
+}
+
 /* Test: the exact line for a fixed entry (UTC). */
 static void
 test_fixed_format(void **state)
@@ -337,6 +362,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fixed_format),
+		cmocka_unit_test(test_proxied),
 		cmocka_unit_test(test_time_zones),
 		cmocka_unit_test(test_absent_fields),
 		cmocka_unit_test(test_escaping),
