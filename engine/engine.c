@@ -492,23 +492,37 @@ load_keyd_key(struct hk_engine *e, const char *uri, X509 *cert)
 		hk_key_free(k);
 		return NULL;
 	}
-	k->next = e->keys;
-	e->keys = k;
+	hk_keyd_add_key(e->keyd, k);
 	return k;
 }
+
+static struct hk_key *load_p11_key(struct hk_engine *e, const char *uri,
+    X509 *cert);
 
 struct hk_key *
 hk_engine_load_key(struct hk_engine *e, const char *uri, const char *module,
     const char *pin_file, X509 *cert)
 {
-	struct hk_key *list = NULL, *k = NULL, *known;
-	int n;
+	struct hk_key *k;
 
 	e->key_refused = 0;
 	if (e->keyd != NULL)
 		return load_keyd_key(e, uri, cert);
 	if (open_token(e, uri, module, pin_file) != 0)
 		return NULL;
+	/* No token reset (recover.c) while the key is looked up and tracked. */
+	hk_p11_hold(e->p11);
+	k = load_p11_key(e, uri, cert);
+	hk_p11_unhold(e->p11);
+	return k;
+}
+
+static struct hk_key *
+load_p11_key(struct hk_engine *e, const char *uri, X509 *cert)
+{
+	struct hk_key *list = NULL, *k = NULL, *known;
+	int n;
+
 	n = hk_p11_find_keys(e->p11, uri, cert, &list, e->err, sizeof(e->err));
 	if (n <= 0)
 		return NULL;

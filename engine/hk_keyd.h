@@ -17,7 +17,9 @@ struct hk_keyd *hk_keyd_new(struct hk_engine *e, const char *path, char *err,
 void hk_keyd_free(struct hk_keyd *d);
 int hk_keyd_open(struct hk_keyd *d, struct hk_key *k, X509 *cert, char *err,
     size_t errlen);
-void hk_keyd_stats(const struct hk_keyd *d, struct hk_stats *st);
+void hk_keyd_stats(struct hk_keyd *d, struct hk_stats *st);
+/* Link k into its engine's key list (under the transport's lock). */
+void hk_keyd_add_key(struct hk_keyd *d, struct hk_key *k);
 /* The key daemon transport; its arg is a struct hk_keyd. */
 extern const struct hk_xport_ops hk_keyd_xport;
 

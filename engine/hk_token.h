@@ -36,6 +36,13 @@ struct hk_p11 *hk_p11_open(const char *module, const char *uri,
 int hk_p11_same_token(struct hk_p11 *p, const char *uri);
 const char *hk_p11_token_label(const struct hk_p11 *p);
 void hk_p11_close(struct hk_p11 *p);
+/*
+ * Hold the module as it is: the prober (recover.c) unloads and loads it
+ * again to recover a token, so every call into it outside an operation
+ * (key lookup at a load or reload) is made between these two.
+ */
+void hk_p11_hold(struct hk_p11 *p);
+void hk_p11_unhold(struct hk_p11 *p);
 int hk_p11_track_key(struct hk_p11 *p, struct hk_key *k);
 void hk_p11_use_key(struct hk_p11 *p, struct hk_key *k);
 /* Private keys matching uri; each with its public key.  cert may supply a

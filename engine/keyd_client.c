@@ -9,9 +9,13 @@
  * the socket (hk_engine_keyd_fd) and calls hk_engine_keyd_dispatch(),
  * which completes operations by writing their eventfds, exactly as a
  * pool worker does.  So the server runs no worker thread in this mode.
- * Everything here runs on the loop thread (jobs run there too); the
+ * The server runs several event-loop threads over one connection: each
+ * watches the socket and submits from its own jobs, so every entry point
+ * takes d->lock (the reader that gets it completes every reply waiting,
+ * whoever's they are; a job's eventfd wakes the loop that owns it).  The
  * start-up and reload calls (OPEN, the self-test's SIGN) wait for their
- * reply and complete any other reply that arrives meanwhile.
+ * reply under the lock and complete any other reply that arrives
+ * meanwhile; they are rare and bounded by KD_SYNC_MS.
  *
  * A daemon that goes away fails every queued and in-flight operation at
  * once, and new ones fail at once too; hk_engine_keyd_tick() connects
@@ -22,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +55,9 @@ struct kd_slot {
 };
 
 struct hk_keyd {
+	pthread_mutex_t lock;   /* everything below */
 	char *path;
-	int fd;                 /* -1 while not connected */
+	_Atomic int fd;         /* -1 while not connected */
 	uint32_t next_id;
 	struct kd_slot q[KD_QUEUE];
 	size_t nused, nsent;
@@ -306,9 +312,13 @@ hk_engine_keyd_dispatch(struct hk_engine *e)
 
 	if (d == NULL || d->fd < 0)
 		return;
-	while (recv_one(d, buf, &m) == 1)
-		complete(d, &m);
-	pump(d);
+	pthread_mutex_lock(&d->lock);
+	if (d->fd >= 0) {
+		while (recv_one(d, buf, &m) == 1)
+			complete(d, &m);
+		pump(d);
+	}
+	pthread_mutex_unlock(&d->lock);
 	OPENSSL_cleanse(buf, sizeof(buf));
 }
 
@@ -385,6 +395,7 @@ hk_keyd_new(struct hk_engine *e, const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	d->e = e;
+	pthread_mutex_init(&d->lock, NULL);
 	/* Not there: the engine stays in key daemon mode (never loads a
 	 * module) and hk_engine_keyd_tick() keeps trying. */
 	if ((d->fd = connect_socket(path, err, errlen)) < 0) {
@@ -409,13 +420,14 @@ hk_keyd_free(struct hk_keyd *d)
 		}
 	if (d->fd >= 0)
 		close(d->fd);
+	pthread_mutex_destroy(&d->lock);
 	free(d->path);
 	free(d);
 }
 
-/* OPEN a key by its URI and its certificate's public key. */
-int
-hk_keyd_open(struct hk_keyd *d, struct hk_key *k, X509 *cert, char *err,
+/* OPEN a key by its URI and its certificate's public key (d->lock held). */
+static int
+open_key(struct hk_keyd *d, struct hk_key *k, X509 *cert, char *err,
     size_t errlen)
 {
 	unsigned char buf[HK_KEYD_MAX_MSG], *spki = NULL;
@@ -464,16 +476,40 @@ hk_keyd_open(struct hk_keyd *d, struct hk_key *k, X509 *cert, char *err,
 	return 0;
 }
 
+int
+hk_keyd_open(struct hk_keyd *d, struct hk_key *k, X509 *cert, char *err,
+    size_t errlen)
+{
+	int rc;
+
+	pthread_mutex_lock(&d->lock);
+	rc = open_key(d, k, cert, err, errlen);
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
+/* Publish k in its engine's key list, which hk_engine_keyd_tick() reads. */
+void
+hk_keyd_add_key(struct hk_keyd *d, struct hk_key *k)
+{
+	pthread_mutex_lock(&d->lock);
+	k->next = d->e->keys;
+	d->e->keys = k;
+	pthread_mutex_unlock(&d->lock);
+}
+
 static int
 keyd_submit(void *arg, struct hk_op *op)
 {
 	struct hk_keyd *d = arg;
 	size_t i;
 
+	pthread_mutex_lock(&d->lock);
 	if (d->fd < 0 || d->nused >= KD_QUEUE) {
 		d->rejected++;
 		snprintf(op->err, sizeof(op->err), "key daemon: %s",
 		    d->fd < 0 ? "not connected" : "queue full");
+		pthread_mutex_unlock(&d->lock);
 		return -1;
 	}
 	for (i = 0; i < KD_QUEUE && d->q[i].op != NULL; i++)
@@ -483,6 +519,7 @@ keyd_submit(void *arg, struct hk_op *op)
 	d->q[i].sent = 0;
 	d->nused++;
 	pump(d);
+	pthread_mutex_unlock(&d->lock);
 	return 0;
 }
 
@@ -513,7 +550,11 @@ keyd_sign(void *arg, const struct hk_key *k, enum hk_mech mech, int md_nid,
 		    "does not carry");
 		return -1;
 	}
-	if (call(d, &req, buf, &rep, err, errlen) == 0) {
+	pthread_mutex_lock(&d->lock);
+	rc = call(d, &req, buf, &rep, err, errlen);
+	pthread_mutex_unlock(&d->lock);
+	if (rc == 0) {
+		rc = -1;
 		if (rep.datalen <= *siglen) {
 			memcpy(sig, rep.data, rep.datalen);
 			*siglen = rep.datalen;
@@ -535,6 +576,7 @@ keyd_decrypt_raw(void *arg, const struct hk_key *k, const unsigned char *in,
 	struct hk_keyd_msg req, rep;
 	char err[HK_ERRLEN];
 	unsigned long rv = CKR_FUNCTION_FAILED_VALUE;
+	int rc;
 
 	memset(&rep, 0, sizeof(rep));
 	memset(&req, 0, sizeof(req));
@@ -542,7 +584,10 @@ keyd_decrypt_raw(void *arg, const struct hk_key *k, const unsigned char *in,
 	req.key = k->keyd_key;
 	req.data = in;
 	req.datalen = inlen;
-	if (call(d, &req, buf, &rep, err, sizeof(err)) == 0) {
+	pthread_mutex_lock(&d->lock);
+	rc = call(d, &req, buf, &rep, err, sizeof(err));
+	pthread_mutex_unlock(&d->lock);
+	if (rc == 0) {
 		if (rep.datalen == outlen) {
 			memcpy(out, rep.data, outlen);
 			rv = 0;
@@ -566,18 +611,15 @@ hk_engine_keyd_fd(const struct hk_engine *e)
 	return e->keyd != NULL ? e->keyd->fd : -1;
 }
 
-/* Deadlines, and reconnecting with backoff; call every 100 ms or so. */
-void
-hk_engine_keyd_tick(struct hk_engine *e)
+/* hk_engine_keyd_tick() with d->lock held. */
+static void
+tick(struct hk_keyd *d, uint64_t now)
 {
-	struct hk_keyd *d = e->keyd;
+	struct hk_engine *e = d->e;
 	char err[HK_ERRLEN];
-	uint64_t now = hk_op_now_ms();
 	struct hk_key *k;
 	size_t i;
 
-	if (d == NULL)
-		return;
 	for (i = 0; i < KD_QUEUE; i++)
 		if (d->q[i].op != NULL && now >= d->q[i].op->deadline_ms) {
 			atomic_store(&d->q[i].op->expired, 1);
@@ -595,7 +637,7 @@ hk_engine_keyd_tick(struct hk_engine *e)
 	}
 	/* Key numbers are per connection: open every key again. */
 	for (k = e->keys; k != NULL; k = k->next)
-		if (hk_keyd_open(d, k, NULL, err, sizeof(err)) != 0) {
+		if (open_key(d, k, NULL, err, sizeof(err)) != 0) {
 			if (d->fd >= 0)
 				lost(d, err);
 			d->retry_at = hk_op_now_ms() + KD_BACKOFF_MAX;
@@ -610,9 +652,24 @@ hk_engine_keyd_tick(struct hk_engine *e)
 	}
 }
 
+/* Deadlines, and reconnecting with backoff; call every 100 ms or so. */
 void
-hk_keyd_stats(const struct hk_keyd *d, struct hk_stats *st)
+hk_engine_keyd_tick(struct hk_engine *e)
 {
+	struct hk_keyd *d = e->keyd;
+	uint64_t now = hk_op_now_ms();
+
+	if (d == NULL)
+		return;
+	pthread_mutex_lock(&d->lock);
+	tick(d, now);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void
+hk_keyd_stats(struct hk_keyd *d, struct hk_stats *st)
+{
+	pthread_mutex_lock(&d->lock);
 	st->token_up = d->fd >= 0;
 	st->token_down_events = d->down_events;
 	st->token_recoveries = d->recoveries;
@@ -621,4 +678,5 @@ hk_keyd_stats(const struct hk_keyd *d, struct hk_stats *st)
 	st->queue_depth = d->nused - d->nsent;
 	st->workers_busy = d->nsent;
 	st->sessions_open = d->fd >= 0;
+	pthread_mutex_unlock(&d->lock);
 }

@@ -142,6 +142,19 @@ module_put(PKCS11_CTX *ctx)
 	free(m);
 }
 
+/* Keep the module as it is (no reset by the prober) until unhold. */
+void
+hk_p11_hold(struct hk_p11 *p)
+{
+	pthread_rwlock_rdlock(&p->rw);
+}
+
+void
+hk_p11_unhold(struct hk_p11 *p)
+{
+	pthread_rwlock_unlock(&p->rw);
+}
+
 /* C_Initialize, through libp11, once per module. */
 int
 hk_p11_load(struct hk_p11 *p, char *err, size_t errlen)
@@ -816,8 +829,9 @@ hk_p11_has_mech(struct hk_p11 *p, enum hk_p11_mech which)
 	CK_MECHANISM_TYPE *list = NULL;
 	CK_MECHANISM_INFO mi;
 	CK_ULONG n = 0, i;
-	int listed = 0;
+	int listed = 0, has;
 
+	hk_p11_hold(p);
 	if (p->f->C_GetMechanismList(p->slot_id, NULL, &n) != CKR_OK ||
 	    (list = calloc(n + 1, sizeof(*list))) == NULL ||
 	    p->f->C_GetMechanismList(p->slot_id, list, &n) != CKR_OK)
@@ -825,8 +839,10 @@ hk_p11_has_mech(struct hk_p11 *p, enum hk_p11_mech which)
 	for (i = 0; i < n; i++)
 		listed |= list[i] == t[which].m;
 	free(list);
-	return listed && p->f->C_GetMechanismInfo(p->slot_id, t[which].m,
+	has = listed && p->f->C_GetMechanismInfo(p->slot_id, t[which].m,
 	    &mi) == CKR_OK && (mi.flags & t[which].need) != 0;
+	hk_p11_unhold(p);
+	return has;
 }
 
 /* A token certificate named by a URI with type=cert, as DER. */
@@ -846,11 +862,13 @@ hk_p11_find_cert(struct hk_p11 *p, const char *s, unsigned char **der,
 	if ((uri = hk_uri_parse(s, err, errlen)) == NULL)
 		return -1;
 	nt = uri_template(uri, &cert, &yes, tmpl, 16);
+	hk_p11_hold(p);
 	pthread_mutex_lock(&p->lock);
 	rv = hk_p11_find(p, p->control, tmpl, nt, h, 2, &n);
 	if (rv == CKR_OK && n == 1)
 		rv = hk_p11_get_attr(p, p->control, h[0], CKA_VALUE, der, len);
 	pthread_mutex_unlock(&p->lock);
+	hk_p11_unhold(p);
 	p11_kit_uri_free(uri);
 	if (rv != CKR_OK)
 		hk_fmterr(err, errlen, "token '%s': reading certificate '%s': "

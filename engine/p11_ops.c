@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "p11_internal.h"
@@ -87,15 +88,14 @@ hk_p11_stats(struct hk_p11 *p, struct hk_stats *st)
 	st->login_blocked = atomic_load(&p->login_blocked) ? 1 : 0;
 }
 
-typedef CK_RV (*op_init_fn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR,
-    CK_OBJECT_HANDLE);
-typedef CK_RV (*op_fn)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR,
-    CK_ULONG_PTR);
-
+/*
+ * The module's functions are looked up in p->f at each attempt, with rw
+ * held: a token reset (recover.c) unloads and loads the module again, and
+ * a pointer taken before it would call into a library no longer mapped.
+ */
 struct op {
 	const char *name;       /* for logs: "C_Sign" */
-	op_init_fn init;
-	op_fn run;
+	bool decrypt;           /* C_Decrypt; else C_Sign */
 	CK_MECHANISM *mech;
 	struct hk_key *key;
 	const unsigned char *in;
@@ -112,11 +112,16 @@ op_once(struct hk_p11 *p, struct op *o, CK_SESSION_HANDLE s)
 	struct hk_metrics *m = p->metrics;
 	CK_ULONG len = *o->outlen;
 	uint64_t t0 = hk_mono_ns();
+	CK_OBJECT_HANDLE h = atomic_load(&o->key->handle);
+	CK_FUNCTION_LIST_PTR f = p->f;
 	CK_RV rv;
 
-	rv = o->init(s, o->mech, atomic_load(&o->key->handle));
+	rv = o->decrypt ? f->C_DecryptInit(s, o->mech, h) :
+	    f->C_SignInit(s, o->mech, h);
 	if (rv == CKR_OK) {
-		rv = o->run(s, (CK_BYTE_PTR)o->in, o->inlen, o->out, &len);
+		rv = o->decrypt ? f->C_Decrypt(s, (CK_BYTE_PTR)o->in, o->inlen,
+		    o->out, &len) : f->C_Sign(s, (CK_BYTE_PTR)o->in, o->inlen,
+		    o->out, &len);
 		*o->outlen = len;
 	}
 	if (m != NULL)
@@ -215,7 +220,7 @@ hk_p11_sign(struct hk_p11 *p, const struct hk_key *k, enum hk_mech mech,
 {
 	CK_RSA_PKCS_PSS_PARAMS pss;
 	CK_MECHANISM m = { CKM_RSA_PKCS, NULL, 0 };
-	struct op o = { "C_Sign", p->f->C_SignInit, p->f->C_Sign, &m,
+	struct op o = { "C_Sign", false, &m,
 	    (struct hk_key *)k, in, inlen, sig, siglen };
 	CK_RV rv;
 
@@ -251,7 +256,7 @@ hk_p11_decrypt_raw(struct hk_p11 *p, const struct hk_key *k,
 {
 	CK_MECHANISM m = { CKM_RSA_X_509, NULL, 0 };
 	size_t len = outsize;
-	struct op o = { "C_Decrypt", p->f->C_DecryptInit, p->f->C_Decrypt, &m,
+	struct op o = { "C_Decrypt", true, &m,
 	    (struct hk_key *)k, in, inlen, out, &len };
 	CK_RV rv;
 

@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,7 +191,51 @@ counts_write(void)
 struct call {
 	enum tp_fn fn;
 	struct tp_decision d;
+	bool forwarding;        /* holds real_lock for reading */
 };
+
+/* Forwarded calls hold it shared; device events, exclusive (testp11.h). */
+static pthread_rwlock_t real_lock;
+static pthread_once_t real_lock_once = PTHREAD_ONCE_INIT;
+
+static void
+real_lock_init(void)
+{
+	pthread_rwlockattr_t a;
+
+	/* A steady stream of calls must not starve a device event. */
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&real_lock, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
+void
+tp_real_exclusive_begin(void)
+{
+	pthread_once(&real_lock_once, real_lock_init);
+	pthread_rwlock_wrlock(&real_lock);
+}
+
+void
+tp_real_exclusive_end(void)
+{
+	pthread_rwlock_unlock(&real_lock);
+}
+
+void
+tp_real_shared_begin(void)
+{
+	pthread_once(&real_lock_once, real_lock_init);
+	pthread_rwlock_rdlock(&real_lock);
+}
+
+void
+tp_real_shared_end(void)
+{
+	pthread_rwlock_unlock(&real_lock);
+}
 
 static void
 sleep_ms(unsigned long ms)
@@ -218,6 +263,7 @@ call_begin(struct call *c, enum tp_fn fn, CK_ULONG handle)
 	int tf = tok_fn(fn);
 
 	c->fn = fn;
+	c->forwarding = false;
 	atomic_fetch_add(&counts[fn], 1);
 	tp_faults_decide(fn, handle, tf >= 0 && counts_path != NULL, &c->d);
 	if (tf >= 0 && c->d.tok != NULL)
@@ -233,6 +279,9 @@ call_begin(struct call *c, enum tp_fn fn, CK_ULONG handle)
 		sleep_ms(c->d.latency_ms + c->d.hang_ms);
 	if (c->d.fail != CKR_OK && tp_fn_kind(fn) != KIND_OP)
 		return c->d.fail;
+	pthread_once(&real_lock_once, real_lock_init);
+	pthread_rwlock_rdlock(&real_lock);
+	c->forwarding = true;
 	return CKR_OK;
 }
 
@@ -246,8 +295,12 @@ call_forwarded(const struct call *c, CK_RV rv)
 
 /* Every call leaves through here, with its final answer. */
 static CK_RV
-call_end(const struct call *c, CK_RV rv)
+call_end(struct call *c, CK_RV rv)
 {
+	if (c->forwarding) {
+		pthread_rwlock_unlock(&real_lock);
+		c->forwarding = false;
+	}
 	tp_faults_note(c->fn, rv);
 	counts_write();
 	return rv;

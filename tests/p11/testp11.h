@@ -119,6 +119,17 @@ int tp_slot_removed(CK_SLOT_ID slot);
 /* The label of token idx (tp_token.idx); NULL past the last. */
 const char *tp_token_label(size_t idx);
 void tp_faults_note(int fn, CK_RV rv);
+/*
+ * A simulated device event (every session closed, a logout) runs between
+ * these, with no forwarded call in flight: the real module (SoftHSM) is
+ * not safe against a session closed while another thread is inside a
+ * call on it, where a real device would only fail that call.
+ */
+void tp_real_exclusive_begin(void);
+void tp_real_exclusive_end(void);
+/* Around a call of our own into the real module (not a forwarded one). */
+void tp_real_shared_begin(void);
+void tp_real_shared_end(void);
 void tp_fault_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif /* TESTP11_H */

@@ -557,10 +557,12 @@ logout_all(void)
 static void
 run_action(const struct memo *m)
 {
+	tp_real_exclusive_begin();
 	if (m->kind == A_CLOSE_SESSIONS)
 		close_all_sessions();
 	else
 		logout_all();
+	tp_real_exclusive_end();
 	tp_fault_log("action %s %s", tp_action_name(m->kind), m->id);
 }
 
@@ -582,6 +584,18 @@ log_decision(int fn, const struct tp_decision *d)
 		    tp_ckr_name(d->fail, buf, sizeof(buf)));
 }
 
+/* tok_of_call() asks the real module: not while a device event runs. */
+static struct tp_token *
+tok_of_call_shared(int fn, CK_ULONG handle)
+{
+	struct tp_token *t;
+
+	tp_real_shared_begin();
+	t = tok_of_call(fn, handle);
+	tp_real_shared_end();
+	return t;
+}
+
 /* The faults for one call of fn; d is all zero when there are none. */
 void
 tp_faults_decide(int fn, CK_ULONG handle, int want_token,
@@ -596,7 +610,7 @@ tp_faults_decide(int fn, CK_ULONG handle, int want_token,
 	memset(&ch, 0, sizeof(ch));
 	if (control_path == NULL) {
 		if (want_token)
-			d->tok = tok_of_call(fn, handle);
+			d->tok = tok_of_call_shared(fn, handle);
 		return;
 	}
 	control_stat(&seen);
@@ -607,20 +621,24 @@ tp_faults_decide(int fn, CK_ULONG handle, int want_token,
 	pthread_mutex_unlock(&lock);
 	/* The look-up calls the real module: not under the lock. */
 	if (scoped || want_token)
-		d->tok = tok_of_call(fn, handle);
+		d->tok = tok_of_call_shared(fn, handle);
 	pthread_mutex_lock(&lock);
 	decide_locked(fn, d);
 	nact = claim_actions(idx);
 	pthread_mutex_unlock(&lock);
 	if (ch.removed) {
 		tp_fault_log("removed");
+		tp_real_exclusive_begin();
 		close_all_sessions();
+		tp_real_exclusive_end();
 	}
 	if (ch.inserted)
 		tp_fault_log("inserted");
 	for (i = 0; i < ch.ntok_removed; i++) {
 		tp_fault_log("removed token %s", ch.tok_removed[i]);
+		tp_real_exclusive_begin();
 		close_token_sessions(ch.tok_removed[i]);
+		tp_real_exclusive_end();
 	}
 	for (i = 0; i < ch.ntok_inserted; i++)
 		tp_fault_log("inserted token %s", ch.tok_inserted[i]);
