@@ -70,6 +70,23 @@ bench_serve() {   # bench_serve CONF
 	[ -n "$port" ] || die "server did not start: $(cat "$tmp/server.log")"
 }
 
+# bench_loops_conf N: $tmp/wN.conf, the token's key served in-process by
+# "workers N" event loops.
+bench_loops_conf() {
+	cat >"$tmp/w$1.conf" <<EOF
+listen 127.0.0.1:0;
+workers $1;
+token hsmtls-dev { pin-file $pin; }
+site bench { root $www; key "$uri" $cert; }
+EOF
+}
+
+# bench_ticks PID: the process's CPU time so far (utime + stime, ticks).
+bench_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# bench_val LINE KEY: the value of KEY=... in a key=value line.
+bench_val() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
 # bench_median FILE MODE FIELD: the median of field FIELD (awk numbering)
 # over FILE's lines whose third field is MODE.
 bench_median() {

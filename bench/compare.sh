@@ -19,7 +19,10 @@
 #   KX_GROUP     key-exchange group [X25519]
 #   KEEPALIVE    1: run the keep-alive test on a 5 ms token [1]
 #   KA_DURATION  seconds for it [DURATION]
-#   NGINX_WORKERS  [1]   HSMTLS_ARGS  extra hsmtls-server options []
+#   NGINX_WORKERS  [1]   HSMTLS_WORKERS  hsmtls event loops [NGINX_WORKERS]
+#   HSMTLS_ARGS  extra hsmtls-server options []
+#   CLIENT_NICE  nice value of the load client [0]; 19 leaves the cores
+#                to the servers first
 #   POOL_THREADS hsmtls token worker threads, if the server has such an
 #                option (found in --help) [server default]
 #   RESULTS      raw results file [<kept temp dir>/results.txt]
@@ -47,7 +50,9 @@ KX_GROUP=${KX_GROUP:-X25519}
 KEEPALIVE=${KEEPALIVE:-1}
 KA_DURATION=${KA_DURATION:-$DURATION}
 NGINX_WORKERS=${NGINX_WORKERS:-1}
+HSMTLS_WORKERS=${HSMTLS_WORKERS:-$NGINX_WORKERS}
 HSMTLS_ARGS=${HSMTLS_ARGS:-}
+CLIENT_NICE=${CLIENT_NICE:-0}
 POOL_THREADS=${POOL_THREADS:-}
 CORES=$(nproc)
 TCK=$(getconf CLK_TCK)
@@ -141,9 +146,10 @@ detect_features() {
 	local help
 	help=$("$SERVER" --help 2>&1 || true)
 	HS_RSA_KX=$(grep -o -m1 -e '--rsa-key-exchange' <<<"$help" || true)
-	HS_POOL_OPT=$(grep -o -m1 -E -e '--[a-z-]*(pool|workers)[a-z-]*' <<<"$help" || true)
+	HS_POOL_OPT=$(grep -o -m1 -E -e '--pool-[a-z-]*' <<<"$help" || true)
+	HS_WORKERS_OPT=$(grep -o -m1 -e '--workers' <<<"$help" || true)
 	KEYGEN_USAGE=$("$TOKEN" keygen --help 2>&1 | grep -o -m1 -e '--usage' || true)
-	say "hsmtls-server: RSA key exchange option: ${HS_RSA_KX:-none}; pool option: ${HS_POOL_OPT:-none}"
+	say "hsmtls-server: RSA key exchange option: ${HS_RSA_KX:-none}; pool option: ${HS_POOL_OPT:-none}; event loops: ${HS_WORKERS_OPT:+$HSMTLS_WORKERS}${HS_WORKERS_OPT:-1 (no --workers)}"
 	say "hsmtls-token keygen --usage: ${KEYGEN_USAGE:-not available}"
 }
 
@@ -207,6 +213,9 @@ start_hsmtls() {
 		[ -n "$HS_POOL_OPT" ] || die "POOL_THREADS set, but hsmtls-server has no pool option"
 		extra+=("$HS_POOL_OPT" "$POOL_THREADS")
 	fi
+	# As many event loops as nginx has workers (the server's default is one
+	# per core); servers without the option have one.
+	[ -n "$HS_WORKERS_OPT" ] && extra+=(--workers "$HSMTLS_WORKERS")
 	# shellcheck disable=SC2206 # HSMTLS_ARGS is a word list on purpose
 	extra+=($HSMTLS_ARGS)
 	"$SERVER" --listen 127.0.0.1:0 --cert "$tmp/$kt.pem" --key "$uri" \
@@ -364,7 +373,7 @@ kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 hsbench_run() {
 	local port=$1 cert=$2 conc=$3 secs=$4
 	shift 4
-	"$HSBENCH" --connect "127.0.0.1:$port" --cafile "$cert" \
+	nice -n "$CLIENT_NICE" "$HSBENCH" --connect "127.0.0.1:$port" --cafile "$cert" \
 	    --concurrency "$conc" --threads "$CLIENT_THREADS" --duration "$secs" \
 	    --timeout-ms "$TIMEOUT_MS" --path / "$@" 2>>"$tmp/hsbench.err"
 }

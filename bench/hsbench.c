@@ -21,7 +21,7 @@
 
 enum {
 	OPT_CONNECT = BENCH_OPT_NEXT, OPT_CONCURRENCY, OPT_THREADS,
-	OPT_DURATION, OPT_REQUESTS, OPT_RATE, OPT_TIMEOUT, OPT_PATH,
+	OPT_DURATION, OPT_REQUESTS, OPT_RATE, OPT_BURST, OPT_TIMEOUT, OPT_PATH,
 	OPT_NOREQ, OPT_LINGER0, OPT_STRICT, OPT_RESUME, OPT_HELP
 };
 
@@ -32,6 +32,7 @@ static const struct option longopts[] = {
 	{ "duration", required_argument, NULL, OPT_DURATION },
 	{ "requests", required_argument, NULL, OPT_REQUESTS },
 	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "burst", required_argument, NULL, OPT_BURST },
 	{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
 	{ "path", required_argument, NULL, OPT_PATH },
 	{ "no-request", no_argument, NULL, OPT_NOREQ },
@@ -62,6 +63,8 @@ static void usage(FILE *f)
 	    "  --duration SECONDS     measure for this long (default 10)\n"
 	    "  --requests N           or: make exactly N connections\n"
 	    "  --rate R               cap at R handshakes/s, evenly paced\n"
+	    "  --burst N              with --rate: start them N at once, every\n"
+	    "                         N/R seconds (default 1)\n"
 	    "  --timeout-ms MS        per-connection limit (default 10000)\n"
 	    "  --path PATH            request path (default /); each response "
 	    "is read in full\n"
@@ -84,12 +87,15 @@ static int opt_num(int code, const char *arg, struct opts *o)
 	case OPT_CONCURRENCY:
 	case OPT_THREADS:
 	case OPT_TIMEOUT:
+	case OPT_BURST:
 		if (bench_parse_long(arg, 1, 1000000, &v) == -1)
 			goto bad;
 		if (code == OPT_CONCURRENCY)
 			c->concurrency = (int)v;
 		else if (code == OPT_THREADS)
 			c->threads = (int)v;
+		else if (code == OPT_BURST)
+			c->burst = (int)v;
 		else
 			c->timeout_ms = (int)v;
 		return 0;

@@ -20,6 +20,7 @@ struct hb_cfg {
 	double duration;        /* seconds; 0 when --requests is given */
 	long long requests;     /* 0 when --duration is given */
 	double rate;            /* handshakes/s cap over all threads; 0 none */
+	int burst;              /* with rate: starts per due time (1: even) */
 	int timeout_ms;
 	int linger0;
 	int resume;             /* resume from the last ticket each thread got */

@@ -50,6 +50,7 @@ struct loop {
 	int active;
 	long long started;
 	uint64_t next_due, interval, last_scan;
+	int in_burst;           /* started since next_due was last moved */
 	int no_pwait2;          /* the kernel lacks epoll_pwait2 */
 	SSL_SESSION *sess;      /* --resume: the newest resumable session */
 };
@@ -355,8 +356,14 @@ static void start_due(struct loop *l, uint64_t now)
 				/* Too far behind: drop the backlog, no burst. */
 				l->w->late++;
 				l->next_due = now;
+				l->in_burst = 0;
 			}
-			l->next_due += l->interval;
+			/* --burst N: N starts share one due time. */
+			if (++l->in_burst >= (l->cfg->burst > 0 ? l->cfg->burst : 1)) {
+				l->in_burst = 0;
+				l->next_due += l->interval *
+				    (uint64_t)(l->cfg->burst > 0 ? l->cfg->burst : 1);
+			}
 		}
 		conn_start(l);
 		l->started++;

@@ -45,8 +45,6 @@ kpid=$!
 bench_wait "$tmp/keyd.log" "$kpid"
 trap 'kill $kpid 2>/dev/null; bench_cleanup' EXIT
 
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-val() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 # measure MODE: "MODE hs_per_s server_us_per_hs total_us_per_hs"
 measure() {
@@ -54,21 +52,21 @@ measure() {
 	bench_serve "$tmp/$mode.conf"
 	"$HSBENCH" --connect "127.0.0.1:$port" --cafile "$cert" --tls "$TLS" \
 	    --concurrency "$CONCURRENCY" --duration 1 --linger0 >/dev/null
-	s0=$(ticks "$pid")
-	k0=$(ticks "$kpid")
+	s0=$(bench_ticks "$pid")
+	k0=$(bench_ticks "$kpid")
 	out=$("$HSBENCH" --connect "127.0.0.1:$port" --cafile "$cert" --tls "$TLS" \
 	    --concurrency "$CONCURRENCY" --duration "$DURATION" --linger0)
-	s1=$(ticks "$pid")
-	k1=$(ticks "$kpid")
+	s1=$(bench_ticks "$pid")
+	k1=$(bench_ticks "$kpid")
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 	pid=""
-	hs=$(val "$out" handshakes)
+	hs=$(bench_val "$out" handshakes)
 	[ "${hs:-0}" -gt 0 ] || die "no handshakes: $out"
 	if [ "$mode" = inproc ]; then
 		k1=$k0
 	fi
-	printf '%s %s %s %s\n' "$mode" "$(val "$out" hs_per_s)" \
+	printf '%s %s %s %s\n' "$mode" "$(bench_val "$out" hs_per_s)" \
 	    "$(awk -v c=$((s1 - s0)) -v t="$TCK" -v h="$hs" 'BEGIN { printf "%.1f", c / t * 1e6 / h }')" \
 	    "$(awk -v c=$((s1 - s0 + k1 - k0)) -v t="$TCK" -v h="$hs" 'BEGIN { printf "%.1f", c / t * 1e6 / h }')"
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct accesslog {
 	int fd;
 	char *path;                 /* NULL: stderr */
 	pthread_mutex_t lock;       /* reopen only */
+	atomic_int refs;            /* each event loop's */
 };
 
 /* The line being built; never longer than ACCESSLOG_LINE_MAX - 1, so the
@@ -219,6 +221,7 @@ accesslog_open(struct accesslog **out, const char *path)
 		}
 	}
 	pthread_mutex_init(&log->lock, NULL);
+	atomic_init(&log->refs, 1);
 	*out = log;
 	return 0;
 }
@@ -270,10 +273,19 @@ accesslog_write(struct accesslog *log, const struct access_entry *e)
 	errno = saved;
 }
 
+struct accesslog *
+accesslog_ref(struct accesslog *log)
+{
+	if (log != NULL)
+		atomic_fetch_add_explicit(&log->refs, 1, memory_order_relaxed);
+	return log;
+}
+
 void
 accesslog_close(struct accesslog *log)
 {
-	if (log == NULL)
+	if (log == NULL || atomic_fetch_sub_explicit(&log->refs, 1,
+	    memory_order_acq_rel) > 1)
 		return;
 	if (log->path != NULL)
 		close(log->fd);

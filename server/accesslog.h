@@ -71,6 +71,9 @@ void accesslog_write(struct accesslog *log, const struct access_entry *e);
  * ACCESSLOG_LINE_MAX.  (accesslog_write's formatting; for tests.) */
 #define ACCESSLOG_LINE_MAX 8192
 size_t accesslog_format(char *buf, const struct access_entry *e);
+/* Another holder (each event loop has one); log may be NULL. */
+struct accesslog *accesslog_ref(struct accesslog *log);
+/* Drop a reference; the last one closes the file. */
 void accesslog_close(struct accesslog *log);
 
 #endif /* SRV_ACCESSLOG_H */

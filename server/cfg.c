@@ -26,6 +26,7 @@ enum {
 	OPT_LOG_FILE,
 	OPT_METRICS,
 	OPT_POOL_THREADS,
+	OPT_WORKERS,
 	OPT_QUEUE_MAX,
 	OPT_KEY_TIMEOUT,
 	OPT_ADMIN,
@@ -55,6 +56,7 @@ static const struct option cfg_options[] = {
 	{ "log-file",        required_argument, NULL, OPT_LOG_FILE },
 	{ "metrics-path",    required_argument, NULL, OPT_METRICS },
 	{ "pool-threads",    required_argument, NULL, OPT_POOL_THREADS },
+	{ "workers",         required_argument, NULL, OPT_WORKERS },
 	{ "queue-max",       required_argument, NULL, OPT_QUEUE_MAX },
 	{ "key-timeout",     required_argument, NULL, OPT_KEY_TIMEOUT },
 	{ "admin-listen",    required_argument, NULL, OPT_ADMIN },
@@ -91,6 +93,7 @@ static void cfg_usage(void)
 	    "                         bytes to this backend\n"
 	    "  --proxy-protocol v2    with --upstream: send a PROXY v2 header first\n"
 	    "  --max-connections N    concurrent connections (default 1024)\n"
+	    "  --workers N            event-loop threads (default: one per core)\n"
 	    "  --rsa-key-exchange     also offer TLS 1.2 RSA key exchange (needs a key\n"
 	    "                         with CKA_DECRYPT and raw RSA on the token)\n"
 	    "  --allow-weak-key       accept a key that is not sensitive or extractable\n"
@@ -115,6 +118,7 @@ struct cli {
 	const char *pid_file, *log_file, *admin, *access_log, *keyd;
 	const char *upstream, *proxy_protocol;
 	const char *max_conns, *pool_threads, *queue_max, *key_timeout;
+	const char *workers;
 	bool rsa_kx, weak, imported, daemon, test;
 	const char *given[128];         /* first spelling of each option */
 };
@@ -215,6 +219,7 @@ static int cfg_option(struct cli *cl, int opt, int argc, char **argv)
 		    "then /metrics and /healthz)");
 		return -1;
 	case OPT_POOL_THREADS: return cfg_once(cl, opt, &cl->pool_threads);
+	case OPT_WORKERS: return cfg_once(cl, opt, &cl->workers);
 	case OPT_QUEUE_MAX: return cfg_once(cl, opt, &cl->queue_max);
 	case OPT_KEY_TIMEOUT: return cfg_once(cl, opt, &cl->key_timeout);
 	case OPT_ADMIN: return cfg_once(cl, opt, &cl->admin);
@@ -331,6 +336,8 @@ static int cfg_from_flags(struct conf *c, const struct cli *cl)
 	    &c->max_conns) == -1 ||
 	    cfg_count(cl->pool_threads, "--pool-threads", 1, 1024,
 	    &c->pool_threads) == -1 ||
+	    cfg_count(cl->workers, "--workers", 1, CONF_MAX_WORKERS,
+	    &c->workers) == -1 ||
 	    cfg_count(cl->queue_max, "--queue-max", 1, 1000000,
 	    &c->queue_max) == -1 ||
 	    cfg_count(cl->key_timeout, "--key-timeout", 1, 600000, &ms) == -1)
@@ -369,7 +376,7 @@ static int cfg_with_file(const struct cli *cl)
 {
 	static const char *const site_flags[] = {
 		"listen", "cert", "key", "pin-file", "module", "root",
-		"max-connections", "rsa-key-exchange", "allow-weak-key",
+		"max-connections", "workers", "rsa-key-exchange", "allow-weak-key",
 		"allow-imported-key",
 		"pool-threads", "queue-max", "key-timeout", "admin-listen",
 		"access-log", "log-file", "upstream", "proxy-protocol",

@@ -721,6 +721,8 @@ static int d_imported(struct ctx *x, void *o)
 { return set_bool(x, &C(x)->allow_imported_key); }
 static int d_max_conns(struct ctx *x, void *o)
 { return set_count(x, 1, 1000000, &C(x)->max_conns); }
+static int d_workers(struct ctx *x, void *o)
+{ return set_count(x, 1, CONF_MAX_WORKERS, &C(x)->workers); }
 static int d_hs_timeout(struct ctx *x, void *o)
 { return set_duration(x, 0.001, 3600, &C(x)->handshake_timeout); }
 static int d_hdr_timeout(struct ctx *x, void *o)
@@ -1047,6 +1049,7 @@ static const struct directive top_dirs[] = {
 	{ "allow-weak-key", d_weak, false, false },
 	{ "allow-imported-key", d_imported, false, false },
 	{ "max-connections", d_max_conns, false, false },
+	{ "workers", d_workers, false, false },
 	{ "handshake-timeout", d_hs_timeout, false, false },
 	{ "header-timeout", d_hdr_timeout, false, false },
 	{ "idle-timeout", d_idle_timeout, false, false },

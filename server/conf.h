@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #define CONF_DEFAULT_LISTEN "127.0.0.1:8443"
+#define CONF_MAX_WORKERS 256  /* event-loop threads */
 
 enum log_level_value {
 	CONF_LOG_ERROR,
@@ -112,6 +113,7 @@ struct conf {
 	bool allow_weak_key;
 	bool allow_imported_key;
 	unsigned max_conns;
+	unsigned workers;       /* event-loop threads; 0: one per core */
 	double handshake_timeout, header_timeout, idle_timeout, send_timeout;
 	double shutdown_timeout;
 	double upstream_connect_timeout;

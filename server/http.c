@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,7 +266,7 @@ void http_global_init(void)
 	http_parser_set_max_header_size(HTTP_HEADER_CEILING);
 }
 
-static bool http_no_openat2;    /* ENOSYS seen: walk the path instead */
+static atomic_bool http_no_openat2;     /* ENOSYS seen: walk the path instead */
 
 /*
  * Open path below dirfd one component at a time, never following a

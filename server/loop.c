@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "admin.h"
 #include "hk.h"
 #include "conn.h"
@@ -24,6 +25,12 @@
 
 #define LOOP_BACKLOG       511
 #define LOOP_ACCEPT_BATCH  64   /* accepts per wake-up, then serve others */
+/*
+ * With several loops, fewer per wake-up: every loop is woken for a burst,
+ * and one that takes it all would work through its handshakes while the
+ * others sit idle.
+ */
+#define LOOP_ACCEPT_SHARE  4
 #define LOOP_RETRY_SECS    1.0  /* after running out of descriptors */
 
 static void server_accept_cb(struct ev_loop *ev, ev_io *w, int revents);
@@ -32,6 +39,8 @@ static void server_signal_cb(struct ev_loop *ev, ev_signal *w, int revents);
 static void server_drain_cb(struct ev_loop *ev, ev_timer *w, int revents);
 static void server_hup_cb(struct ev_loop *ev, ev_signal *w, int revents);
 static void server_usr1_cb(struct ev_loop *ev, ev_signal *w, int revents);
+static void server_wake_cb(struct ev_loop *ev, ev_async *w, int revents);
+static void server_begin_stop(struct server *s);
 
 void server_init(struct server *s, struct ev_loop *ev)
 {
@@ -54,6 +63,11 @@ void server_init(struct server *s, struct ev_loop *ev)
 	s->accept_retry.data = s->drain.data = s;
 	s->sigterm.data = s->sigint.data = s;
 	s->sighup.data = s->sigusr1.data = s;
+	s->main = s;
+	ev_async_init(&s->wake, server_wake_cb);
+	s->wake.data = s;
+	pthread_mutex_init(&s->inbox_lock, NULL);
+	atomic_init(&s->listening, 1);
 }
 
 /* Keep the watcher on the daemon's current socket (it changes on reconnect). */
@@ -110,7 +124,10 @@ void server_watch_keyd(struct server *s, struct hk_engine *e)
 
 void server_apply(struct server *s, const struct conf *c)
 {
-	s->max_conns = c->max_conns;
+	unsigned n = s->main->nloops > 0 ? s->main->nloops : 1;
+
+	/* Each loop admits its share (rounded up). */
+	s->max_conns = (c->max_conns + n - 1) / n;
 	s->shutdown_timeout = c->shutdown_timeout;
 	s->limits.max_request_line = c->max_request_line;
 	s->limits.max_header_size = c->max_header_size;
@@ -289,9 +306,10 @@ static void server_accept_cb(struct ev_loop *ev, ev_io *w, int revents)
 {
 	struct listener *ln = w->data;
 	struct server *s = ln->srv;
-	int i, fd;
+	int i, fd, batch = s->main->nloops > 1 && !ln->admin ?
+	    LOOP_ACCEPT_SHARE : LOOP_ACCEPT_BATCH;
 
-	for (i = 0; i < LOOP_ACCEPT_BATCH && !s->stopping; i++) {
+	for (i = 0; i < batch && !s->stopping; i++) {
 		if (!ln->admin && s->nconns >= s->max_conns &&
 		    !conn_evict_idle(s)) {
 			/* None idle: resumed by server_conn_closed(). */
@@ -344,12 +362,27 @@ void server_conn_opened(struct server *s)
 		s->conns_peak = s->nconns;
 }
 
+/* Stopping, and nothing is left to wait for: loop 0 waits for the others. */
+static bool server_drained(const struct server *s)
+{
+	unsigned i;
+
+	if (s->nconns > 0)
+		return false;
+	if (s->main != s)
+		return true;
+	for (i = 1; i < s->nloops; i++)
+		if (!atomic_load(&s->loops[i]->finished))
+			return false;
+	return true;
+}
+
 void server_conn_closed(struct server *s)
 {
 	s->nconns--;
 	server_trim(s);
 	if (s->stopping) {
-		if (s->nconns == 0)
+		if (server_drained(s))
 			ev_break(s->ev, EVBREAK_ALL);
 		return;
 	}
@@ -357,18 +390,31 @@ void server_conn_closed(struct server *s)
 		server_accept_all(s, true);
 }
 
+/*
+ * Stop watching the listeners; the last loop to do so closes them (loop
+ * 0's), so no loop ever watches a closed or reused descriptor, and new
+ * connections are refused as soon as every loop has stopped.
+ */
 static void server_stop_listening(struct server *s)
 {
+	struct server *m = s->main;
 	size_t i;
 
 	ev_timer_stop(s->ev, &s->accept_retry);
-	for (i = 0; i < s->nls; i++) {
-		if (s->ls[i].admin)
-			continue;       /* /healthz answers while draining */
-		ev_io_stop(s->ev, &s->ls[i].io);
-		if (s->ls[i].fd != -1)
-			close(s->ls[i].fd);
-		s->ls[i].fd = -1;
+	for (i = 0; i < s->nls; i++)
+		if (!s->ls[i].admin)    /* /healthz answers while draining */
+			ev_io_stop(s->ev, &s->ls[i].io);
+	if (s->released)
+		return;
+	s->released = true;
+	if (atomic_fetch_sub(&m->listening, 1) != 1)
+		return;
+	for (i = 0; i < m->nls; i++) {
+		if (m->ls[i].admin)
+			continue;
+		if (m->ls[i].fd != -1)
+			close(m->ls[i].fd);
+		m->ls[i].fd = -1;
 	}
 }
 
@@ -384,26 +430,298 @@ static void server_close_admin(struct server *s)
 	}
 }
 
+/* Put a stop in every other loop's inbox (loop 0). */
+static void server_tell_stop(struct server *s, bool now)
+{
+	unsigned i;
+
+	for (i = 1; i < s->nloops; i++) {
+		struct server *w = s->loops[i];
+
+		pthread_mutex_lock(&w->inbox_lock);
+		if (now)
+			w->inbox.stop_now = true;
+		else
+			w->inbox.stop = true;
+		pthread_mutex_unlock(&w->inbox_lock);
+		ev_async_send(w->ev, &w->wake);
+	}
+}
+
+/* No new connections; finish those with a request in progress. */
+static void server_begin_stop(struct server *s)
+{
+	s->stopping = true;
+	server_stop_listening(s);
+	conn_stop_all(s);
+	if (server_drained(s)) {
+		ev_break(s->ev, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_set(&s->drain, s->shutdown_timeout, 0.0);
+	ev_timer_start(s->ev, &s->drain);
+}
+
 /* First signal: graceful stop.  A second one: stop now. */
 static void server_signal_cb(struct ev_loop *ev, ev_signal *w, int revents)
 {
 	struct server *s = w->data;
+	struct server_totals t;
 
 	if (s->stopping) {
+		server_tell_stop(s, true);
 		ev_break(ev, EVBREAK_ALL);
 		return;
 	}
-	s->stopping = true;
+	server_totals(s, &t);
 	log_info("stopping: no new connections; draining %u for at most "
-	    "%gs", s->nconns, s->shutdown_timeout);
-	server_stop_listening(s);
-	conn_stop_all(s);
-	if (s->nconns == 0) {
+	    "%gs", t.conns_open, s->shutdown_timeout);
+	server_tell_stop(s, false);
+	server_begin_stop(s);
+}
+
+/* Another thread left something in this loop's inbox. */
+static void server_wake_cb(struct ev_loop *ev, ev_async *w, int revents)
+{
+	struct server *s = w->data;
+	struct gen *g = NULL;
+	struct accesslog *alog = NULL;
+	struct hk_engine *keyd = NULL;
+	bool publish, stop, now;
+
+	pthread_mutex_lock(&s->inbox_lock);
+	publish = s->inbox.publish;
+	if (publish) {
+		g = s->inbox.gen;
+		alog = s->inbox.alog;
+		keyd = s->inbox.keyd;
+		s->inbox.gen = NULL;
+		s->inbox.alog = NULL;
+		s->inbox.publish = false;
+	}
+	stop = s->inbox.stop;
+	now = s->inbox.stop_now;
+	s->inbox.stop = false;
+	pthread_mutex_unlock(&s->inbox_lock);
+	if (publish) {
+		if (g != NULL && g != s->gen)
+			server_swap(s, g);
+		gen_unref(g);
+		accesslog_close(s->alog);
+		s->alog = alog;
+		server_watch_keyd(s, keyd);
+	}
+	if (now) {
 		ev_break(ev, EVBREAK_ALL);
 		return;
 	}
-	ev_timer_set(&s->drain, s->shutdown_timeout, 0.0);
-	ev_timer_start(ev, &s->drain);
+	if (stop && !s->stopping)
+		server_begin_stop(s);
+	/* Loop 0 is woken too when another loop has finished. */
+	if (s->main == s && s->stopping && server_drained(s))
+		ev_break(ev, EVBREAK_ALL);
+}
+
+void server_publish(struct server *s)
+{
+	unsigned i;
+
+	for (i = 1; i < s->nloops; i++) {
+		struct server *w = s->loops[i];
+
+		pthread_mutex_lock(&w->inbox_lock);
+		gen_unref(w->inbox.gen);
+		accesslog_close(w->inbox.alog);
+		w->inbox.gen = gen_ref(s->gen);
+		w->inbox.alog = accesslog_ref(s->alog);
+		w->inbox.keyd = s->keyd;
+		w->inbox.publish = true;
+		pthread_mutex_unlock(&w->inbox_lock);
+		ev_async_send(w->ev, &w->wake);
+	}
+}
+
+void server_totals(const struct server *s, struct server_totals *t)
+{
+	const struct server *m = s->main;
+	unsigned i, n = m->nloops > 0 ? m->nloops : 1;
+	size_t v;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < n; i++) {
+		const struct server *l = i == 0 ? m : m->loops[i];
+		const struct server_stats *st = &l->st;
+
+		t->accepted += st->accepted;
+		t->evicted += st->evicted;
+		for (v = 0; v < VER_COUNT; v++) {
+			t->handshakes[v] += st->handshakes[v];
+			t->resumed[v] += st->resumed[v];
+			t->handshake_failures[v] += st->handshake_failures[v];
+		}
+		t->requests += st->requests;
+		t->reloads_ok += st->reloads_ok;
+		t->reloads_failed += st->reloads_failed;
+		t->upstream_conns += st->upstream_conns;
+		for (v = 0; v < UPSTREAM_FAIL_COUNT; v++)
+			t->upstream_failures[v] += st->upstream_failures[v];
+		t->upstream_bytes_to_up += st->upstream_bytes_to_up;
+		t->upstream_bytes_to_cl += st->upstream_bytes_to_cl;
+		t->conns_open += l->nconns;
+	}
+}
+
+unsigned server_default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > CONF_MAX_WORKERS ? CONF_MAX_WORKERS :
+	    (unsigned)n;
+}
+
+static void *server_worker_main(void *arg)
+{
+	struct server *w = arg;
+
+	ev_run(w->ev, 0);
+	atomic_store(&w->finished, true);
+	ev_async_send(w->main->ev, &w->main->wake);
+	return NULL;
+}
+
+static void server_worker_free(struct server *w)
+{
+	if (w == NULL)
+		return;
+	if (w->ev != NULL) {
+		w->stopping = true;
+		conn_free_all(w);
+		ev_timer_stop(w->ev, &w->drain);
+		server_stop_listening(w);
+		ev_async_stop(w->ev, &w->wake);
+		server_watch_keyd(w, NULL);
+		ev_loop_destroy(w->ev);
+	}
+	gen_unref(w->gen);
+	gen_unref(w->inbox.gen);
+	accesslog_close(w->alog);
+	accesslog_close(w->inbox.alog);
+	pthread_mutex_destroy(&w->inbox_lock);
+	free(w->ls);
+	free(w);
+}
+
+/* Loop i: its own libev loop and watchers on loop 0's listeners. */
+static struct server *server_worker_new(struct server *s, unsigned i)
+{
+	struct server *w = calloc(1, sizeof(*w));
+	struct ev_loop *ev;
+	size_t j;
+
+	if (w == NULL)
+		return NULL;
+	if ((ev = ev_loop_new(EVFLAG_AUTO)) == NULL) {
+		free(w);
+		return NULL;
+	}
+	server_init(w, ev);
+	w->main = s;
+	w->idx = i;
+	w->released = true;     /* until it is counted in s->listening */
+	w->app = s->app;
+	w->tokens = s->tokens;
+	w->tickets = s->tickets;
+	w->alog = accesslog_ref(s->alog);
+	if ((w->ls = calloc(s->nls, sizeof(*w->ls))) == NULL) {
+		server_worker_free(w);
+		return NULL;
+	}
+	for (j = 0; j < s->nls; j++) {
+		struct listener *ln;
+
+		if (s->ls[j].admin)
+			continue;
+		ln = &w->ls[w->nls++];
+		*ln = s->ls[j];
+		ln->srv = w;
+		ev_io_init(&ln->io, server_accept_cb, ln->fd, EV_READ);
+		ln->io.data = ln;
+	}
+	return w;
+}
+
+/*
+ * Loop 0, after its ev_run: stop the loops still running, join them and
+ * free them with their connections.
+ */
+static void server_stop_workers(struct server *s)
+{
+	unsigned i;
+
+	server_tell_stop(s, true);
+	for (i = 1; i < s->nloops; i++)
+		pthread_join(s->loops[i]->thread, NULL);
+	for (i = 1; i < s->nloops; i++)
+		server_worker_free(s->loops[i]);
+	s->nloops = 1;
+}
+
+int server_start_workers(struct server *s, unsigned n)
+{
+	sigset_t all, old;
+	unsigned i, started;
+	size_t j;
+	int err = 0;
+
+	if ((s->loops = calloc(n, sizeof(*s->loops))) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	s->loops[0] = s;
+	s->nloops = 1;
+	atomic_store(&s->listening, 1);
+	for (i = 1; i < n; i++) {
+		struct server *w = server_worker_new(s, i);
+
+		if (w == NULL) {
+			log_error("cannot create event loop %u: %s", i,
+			    strerror(errno));
+			for (j = 1; j < i; j++)
+				server_worker_free(s->loops[j]);
+			return -1;
+		}
+		s->loops[i] = w;
+	}
+	/* Every loop's share of max-connections counts all of them. */
+	s->nloops = n;
+	server_apply(s, &s->gen->conf);
+	for (i = 1; i < n; i++) {
+		struct server *w = s->loops[i];
+
+		server_swap(w, s->gen);
+		server_watch_keyd(w, s->keyd);
+		ev_async_start(w->ev, &w->wake);
+		for (j = 0; j < w->nls; j++)
+			ev_io_start(w->ev, &w->ls[j].io);
+		w->released = false;
+		atomic_fetch_add(&s->listening, 1);
+	}
+	/* Signals are loop 0's: the other threads block them all. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (started = 1; started < n; started++)
+		if ((err = pthread_create(&s->loops[started]->thread, NULL,
+		    server_worker_main, s->loops[started])) != 0)
+			break;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (started == n)
+		return 0;
+	log_error("cannot start event loop %u: %s", started, strerror(err));
+	for (i = started; i < n; i++)
+		server_worker_free(s->loops[i]);
+	s->nloops = started;
+	server_stop_workers(s);
+	return -1;
 }
 
 /* SIGHUP: the application re-reads its configuration (and reopens logs). */
@@ -432,7 +750,14 @@ static void server_drain_cb(struct ev_loop *ev, ev_timer *w, int revents)
 {
 	struct server *s = w->data;
 
-	log_info("shutdown-timeout reached: closing %u connections", s->nconns);
+	if (s->main == s) {
+		struct server_totals t;
+
+		server_totals(s, &t);
+		log_info("shutdown-timeout reached: closing %u connections",
+		    t.conns_open);
+		server_tell_stop(s, true);
+	}
 	ev_break(ev, EVBREAK_ALL);
 }
 
@@ -444,15 +769,19 @@ void server_run(struct server *s)
 	ev_signal_start(s->ev, &s->sigint);
 	ev_signal_start(s->ev, &s->sighup);
 	ev_signal_start(s->ev, &s->sigusr1);
-	for (i = 0; i < s->nls; i++)
-		ev_io_start(s->ev, &s->ls[i].io);
+	ev_async_start(s->ev, &s->wake);
+	if (!s->released)
+		for (i = 0; i < s->nls; i++)
+			ev_io_start(s->ev, &s->ls[i].io);
 	ev_run(s->ev, 0);
+	server_stop_workers(s);
 }
 
 void server_close(struct server *s)
 {
 	if (s->ev == NULL)
 		return;
+	server_stop_workers(s);         /* if server_run() did not */
 	s->stopping = true;     /* no accept restarts while freeing */
 	conn_free_all(s);
 	admin_free_all(s);
@@ -466,8 +795,12 @@ void server_close(struct server *s)
 	ev_signal_stop(s->ev, &s->sigint);
 	ev_signal_stop(s->ev, &s->sighup);
 	ev_signal_stop(s->ev, &s->sigusr1);
+	ev_async_stop(s->ev, &s->wake);
 	server_watch_keyd(s, NULL);
 	if (s->gen != NULL)
 		gen_unref(s->gen);
 	s->gen = NULL;
+	free(s->loops);
+	s->loops = NULL;
+	s->nloops = 0;
 }

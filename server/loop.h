@@ -1,12 +1,21 @@
 /*
- * loop.h - the listening sockets, the libev loop, signals, the graceful
+ * loop.h - the listening sockets, the libev loops, signals, the graceful
  * stop and reload.  Connections (conn.c) register here so the loop can
  * bound their number and close them at shutdown; admin connections
  * (admin.c) are counted apart.
+ *
+ * The server runs "workers" event loops, each a struct server on its own
+ * thread: loop 0 is the main thread's (signals, the admin listeners,
+ * reload); the others are started by server_start_workers().  Every loop
+ * watches the same listening sockets and owns the connections it accepts;
+ * they share the tokens, ticket keys and key daemon connection.  Other
+ * threads reach a loop only through its inbox (server_publish(), stop).
  */
 #ifndef SRV_LOOP_H
 #define SRV_LOOP_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <ev.h>
@@ -37,18 +46,34 @@ struct listener {
 /* Handshake counters by TLS version (index) and result. */
 enum { VER_TLS12, VER_TLS13, VER_OTHER, VER_COUNT };
 
+/*
+ * A loop's counters: only that loop writes them; /metrics (loop 0) reads
+ * every loop's, so they are atomic (a relaxed increment on the writer's
+ * own cache line).
+ */
+typedef _Atomic unsigned long long server_counter;
+
+#define SERVER_STATS(T) \
+	T accepted; \
+	T evicted;      /* idle ones closed to admit new ones */ \
+	T handshakes[VER_COUNT];        /* completed, full */ \
+	T resumed[VER_COUNT];           /* completed, resumed */ \
+	T handshake_failures[VER_COUNT]; \
+	T requests; \
+	T reloads_ok, reloads_failed; \
+	/* TLS termination (proxy.c) */ \
+	T upstream_conns;               /* pairs started */ \
+	T upstream_failures[UPSTREAM_FAIL_COUNT]; \
+	T upstream_bytes_to_up, upstream_bytes_to_cl;
+
 struct server_stats {
-	unsigned long long accepted;
-	unsigned long long evicted;     /* idle ones closed to admit new ones */
-	unsigned long long handshakes[VER_COUNT];       /* completed, full */
-	unsigned long long resumed[VER_COUNT];          /* completed, resumed */
-	unsigned long long handshake_failures[VER_COUNT];
-	unsigned long long requests;
-	unsigned long long reloads_ok, reloads_failed;
-	/* TLS termination (proxy.c) */
-	unsigned long long upstream_conns;              /* pairs started */
-	unsigned long long upstream_failures[UPSTREAM_FAIL_COUNT];
-	unsigned long long upstream_bytes_to_up, upstream_bytes_to_cl;
+	SERVER_STATS(server_counter)
+};
+
+/* Every loop's counters added up (server_totals()). */
+struct server_totals {
+	SERVER_STATS(unsigned long long)
+	unsigned conns_open;
 };
 
 struct server {
@@ -63,7 +88,7 @@ struct server {
 	struct conn *conns_tail;        /* the oldest (conn.c links both) */
 	struct admin_conn *admins;      /* live admin connections (admin.c) */
 	unsigned nadmins;
-	unsigned nconns;
+	_Atomic unsigned nconns;
 	unsigned conns_peak;            /* most open since memory was trimmed */
 	unsigned max_conns;
 	double shutdown_timeout;
@@ -83,6 +108,24 @@ struct server {
 	void (*on_reload)(struct server *s);
 	void (*on_reopen)(struct server *s);
 	void *app;
+	/* the event loops (see the top) */
+	struct server *main;            /* loop 0 (itself there) */
+	struct server **loops;          /* loop 0: every loop, [0] itself */
+	unsigned nloops;                /* loop 0: how many run */
+	unsigned idx;                   /* this loop's number */
+	pthread_t thread;               /* loops 1..: their thread */
+	ev_async wake;                  /* the inbox has something */
+	pthread_mutex_t inbox_lock;
+	struct {
+		struct gen *gen;                /* serve it from now on */
+		struct accesslog *alog;         /* log to it from now on */
+		struct hk_engine *keyd;         /* watch it from now on */
+		bool publish;                   /* the three above are set */
+		bool stop, stop_now;            /* graceful stop; break now */
+	} inbox;
+	atomic_bool finished;           /* loops 1..: ev_run has returned */
+	atomic_uint listening;          /* loop 0: loops watching listeners */
+	bool released;                  /* this loop stopped watching them */
 };
 
 void server_init(struct server *s, struct ev_loop *ev);
@@ -97,7 +140,27 @@ int server_listen(struct server *s, const struct conf *c);
  * ports: the server is ready. */
 void server_announce(struct server *s);
 
-/* Serve until SIGTERM/SIGINT and the graceful stop are done. */
+/*
+ * Start the event loops 1..n-1, each on its own thread, watching the
+ * listeners of loop 0 (s) and serving its generation.  0, or -1 with one
+ * line logged (then none runs).  max-connections is shared evenly.
+ */
+int server_start_workers(struct server *s, unsigned n);
+
+/*
+ * Loop 0: give every other loop s's generation, access log and key
+ * daemon engine (after a reload); each takes them on its own thread.
+ */
+void server_publish(struct server *s);
+
+/* Every loop's counters and open connections, added up (loop 0). */
+void server_totals(const struct server *s, struct server_totals *t);
+
+/* The number of cores online, for the default of "workers". */
+unsigned server_default_workers(void);
+
+/* Serve until SIGTERM/SIGINT and the graceful stop are done; then the
+ * other loops are stopped and joined. */
 void server_run(struct server *s);
 
 /* Serve g from now on (start-up, then each reload); the old generation

@@ -201,6 +201,9 @@ static int app_start(struct app *a, struct conf *c)
 	}
 	if (app_access_log(&a->srv, a->srv.gen->conf.access_log) != 0)
 		return -1;
+	if (server_start_workers(&a->srv, a->srv.gen->conf.workers != 0 ?
+	    a->srv.gen->conf.workers : server_default_workers()) != 0)
+		return -1;
 	/* Start-up has succeeded: nothing below can fail it. */
 	gen_custody_report(a->srv.gen);
 	server_announce(&a->srv);
@@ -256,6 +259,8 @@ static void app_reload(struct server *s)
 	    g->conf.nadmin != s->gen->conf.nadmin)
 		log_warn("listen and admin-listen changes take effect at the "
 		    "next restart");
+	if (g->conf.workers != s->gen->conf.workers)
+		log_warn("a workers change takes effect at the next restart");
 	if (!same_path(g->conf.access_log, s->gen->conf.access_log) &&
 	    app_access_log(s, g->conf.access_log) != 0)
 		log_warn("the access log stays as it was");
@@ -267,6 +272,7 @@ static void app_reload(struct server *s)
 	server_swap(s, g);
 	gen_unref(g);
 	server_watch_keyd(s, keyd_engine(&a->tk));
+	server_publish(s);
 	s->st.reloads_ok++;
 	log_info("reloaded: configuration %lu serves %zu site%s", s->gen->id,
 	    s->gen->nsites, s->gen->nsites == 1 ? "" : "s");

@@ -670,7 +670,7 @@ struct gen *gen_build(struct conf *conf, struct tokens *tk,
 		conf_errors_add(err, conf->file, 0, "out of memory");
 		return NULL;
 	}
-	g->refs = 1;
+	atomic_init(&g->refs, 1);
 	g->id = prev != NULL ? prev->id + 1 : 1;
 	for (i = 0; i < conf->nsites && !build_stopped(&b); i++) {
 		size_t mark = err->n;
@@ -738,7 +738,7 @@ void gen_custody_report(const struct gen *g)
 
 struct gen *gen_ref(struct gen *g)
 {
-	g->refs++;
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
 	return g;
 }
 
@@ -746,7 +746,8 @@ void gen_unref(struct gen *g)
 {
 	size_t i;
 
-	if (g == NULL || --g->refs > 0)
+	if (g == NULL || atomic_fetch_sub_explicit(&g->refs, 1,
+	    memory_order_acq_rel) > 1)
 		return;
 	for (i = 0; i < g->nsites; i++)
 		SSL_CTX_free(g->sites[i]->ctx);

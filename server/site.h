@@ -12,6 +12,7 @@
 #ifndef SRV_SITE_H
 #define SRV_SITE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <openssl/ssl.h>
 
@@ -58,7 +59,7 @@ struct site_rt {
 };
 
 struct gen {
-	int refs;
+	atomic_int refs;                /* every event loop and connection */
 	unsigned long id;               /* 1 for the first configuration */
 	struct conf conf;
 	struct site_rt **sites;         /* each with a reference on its ctx */

@@ -203,7 +203,7 @@ static void token_details(struct strbuf *b, const struct tokens *tk)
 	}
 }
 
-static void upstream_counters(struct strbuf *b, const struct server_stats *st)
+static void upstream_counters(struct strbuf *b, const struct server_totals *st)
 {
 	int i;
 
@@ -225,36 +225,60 @@ static void upstream_counters(struct strbuf *b, const struct server_stats *st)
 	    "%llu\n", st->upstream_bytes_to_cl);
 }
 
+/* Loop i of the server (0: the main thread's). */
+static const struct server *loop_of(const struct server *s, unsigned i)
+{
+	return i == 0 ? s->main : s->main->loops[i];
+}
+
 int status_metrics(struct server *s, struct strbuf *b)
 {
 	struct ticket_stats ts;
+	struct server_totals t;
+	unsigned i, n;
 	int v;
+
+	server_totals(s, &t);
 
 	help(b, "hsmtls_connections_accepted_total", "counter",
 	    "TLS connections accepted");
-	sb_printf(b, "hsmtls_connections_accepted_total %llu\n", s->st.accepted);
+	sb_printf(b, "hsmtls_connections_accepted_total %llu\n", t.accepted);
 	help(b, "hsmtls_connections_evicted_total", "counter",
 	    "idle connections closed to admit new ones at max-connections");
-	sb_printf(b, "hsmtls_connections_evicted_total %llu\n", s->st.evicted);
+	sb_printf(b, "hsmtls_connections_evicted_total %llu\n", t.evicted);
 	help(b, "hsmtls_connections_open", "gauge", "TLS connections open now");
-	sb_printf(b, "hsmtls_connections_open %u\n", s->nconns);
+	sb_printf(b, "hsmtls_connections_open %u\n", t.conns_open);
+	help(b, "hsmtls_loops", "gauge", "event-loop threads serving TLS");
+	sb_printf(b, "hsmtls_loops %u\n", s->main->nloops > 0 ?
+	    s->main->nloops : 1);
+	n = s->main->nloops > 0 ? s->main->nloops : 1;
+	help(b, "hsmtls_loop_connections_accepted_total", "counter",
+	    "TLS connections accepted, by event loop");
+	for (i = 0; i < n; i++)
+		sb_printf(b, "hsmtls_loop_connections_accepted_total{loop=\"%u\"} "
+		    "%llu\n", i, (unsigned long long)loop_of(s, i)->st.accepted);
+	help(b, "hsmtls_loop_connections_open", "gauge",
+	    "TLS connections open now, by event loop");
+	for (i = 0; i < n; i++)
+		sb_printf(b, "hsmtls_loop_connections_open{loop=\"%u\"} %u\n",
+		    i, (unsigned)loop_of(s, i)->nconns);
 	help(b, "hsmtls_handshakes_total", "counter",
 	    "TLS handshakes by version and result (ok: full, resumed: by "
 	    "ticket, failed: closed before completing)");
 	for (v = 0; v < VER_COUNT; v++) {
 		sb_printf(b, "hsmtls_handshakes_total{version=\"%s\",result=\"ok\"} "
-		    "%llu\n", ver_names[v], s->st.handshakes[v]);
+		    "%llu\n", ver_names[v], t.handshakes[v]);
 		sb_printf(b, "hsmtls_handshakes_total{version=\"%s\",result="
-		    "\"resumed\"} %llu\n", ver_names[v], s->st.resumed[v]);
+		    "\"resumed\"} %llu\n", ver_names[v], t.resumed[v]);
 		sb_printf(b, "hsmtls_handshakes_total{version=\"%s\",result="
 		    "\"failed\"} %llu\n", ver_names[v],
-		    s->st.handshake_failures[v]);
+		    t.handshake_failures[v]);
 	}
 	help(b, "hsmtls_resumptions_total", "counter",
 	    "handshakes resumed from a session ticket (no token operation)");
 	sb_printf(b, "hsmtls_resumptions_total %llu\n",
-	    s->st.resumed[VER_TLS12] + s->st.resumed[VER_TLS13] +
-	    s->st.resumed[VER_OTHER]);
+	    t.resumed[VER_TLS12] + t.resumed[VER_TLS13] +
+	    t.resumed[VER_OTHER]);
 	tickets_stats(s->tickets, &ts);
 	help(b, "hsmtls_tickets_issued_total", "counter",
 	    "session tickets issued");
@@ -266,11 +290,11 @@ int status_metrics(struct server *s, struct strbuf *b)
 	    "configuration reloads (SIGHUP) by result");
 	sb_printf(b, "hsmtls_reloads_total{result=\"ok\"} %llu\n"
 	    "hsmtls_reloads_total{result=\"failed\"} %llu\n",
-	    s->st.reloads_ok, s->st.reloads_failed);
+	    t.reloads_ok, t.reloads_failed);
 	help(b, "hsmtls_config_generation", "gauge",
 	    "the configuration served (1 at start, +1 per successful reload)");
 	sb_printf(b, "hsmtls_config_generation %lu\n", s->gen->id);
-	upstream_counters(b, &s->st);
+	upstream_counters(b, &t);
 
 	token_counters(b, s->tokens);
 	token_details(b, s->tokens);

@@ -1,0 +1,88 @@
+#!/bin/bash
+# burst.sh - an established connection's keep-alive latency while new
+# handshakes arrive in bursts: kaprobe sends a request every INTERVAL_MS
+# on one kept-alive TLS connection, first with the server otherwise idle,
+# then while hsbench opens BURST connections at once every PERIOD_MS
+# (full TLS handshakes).  For "workers 1" and "workers N" (default 2),
+# the module in-process, 0 ms token latency, alternated idle/burst and
+# 1/N, medians of the probe's p99.  Target: burst p99 <= 2 x idle p99
+# + 1 ms.
+#
+# Run after "./quickstart.sh test" has built everything in build/:
+#     bench/burst.sh
+# Environment (defaults in brackets):
+#   BUILD [<source>/build]  KEY_TYPE [ec:P-256]  TLS [1.3]  WORKERS [2]
+#   BURST [32]  PERIOD_MS [50]  INTERVAL_MS [5]  DURATION [6]  ROUNDS [3]
+#   CLIENT_NICE [0]
+# Only 127.0.0.1 is ever contacted.
+set -euo pipefail
+
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+bench_init burst
+KAPROBE=$BUILD/bench/kaprobe
+KEY_TYPE=${KEY_TYPE:-ec:P-256}
+TLS=${TLS:-1.3}
+WORKERS=${WORKERS:-2}
+BURST=${BURST:-32}
+PERIOD_MS=${PERIOD_MS:-50}
+INTERVAL_MS=${INTERVAL_MS:-5}
+DURATION=${DURATION:-6}
+ROUNDS=${ROUNDS:-3}
+CLIENT_NICE=${CLIENT_NICE:-0}
+[ -e "$KAPROBE" ] || die "$KAPROBE not found: build first (./quickstart.sh test)"
+
+bench_token "$KEY_TYPE"
+bench_loops_conf 1
+bench_loops_conf "$WORKERS"
+rate=$(awk -v b="$BURST" -v p="$PERIOD_MS" 'BEGIN { printf "%.1f", b * 1000 / p }')
+
+# probe W MODE: "wW MODE p50 p99 max load_hs_per_s load_errors"
+probe() {
+	local w=$1 mode=$2 out load="" lpid=""
+	bench_serve "$tmp/w$w.conf"
+	if [ "$mode" = burst ]; then
+		nice -n "$CLIENT_NICE" "$HSBENCH" --connect "127.0.0.1:$port" \
+		    --cafile "$cert" --tls "$TLS" --rate "$rate" --burst "$BURST" \
+		    --concurrency $((BURST * 2)) --duration $((DURATION + 1)) \
+		    --linger0 >"$tmp/load.out" 2>"$tmp/load.err" &
+		lpid=$!
+		sleep 0.5
+	fi
+	out=$("$KAPROBE" --connect "127.0.0.1:$port" --cafile "$cert" \
+	    --tls "$TLS" --interval-ms "$INTERVAL_MS" --duration "$DURATION")
+	if [ -n "$lpid" ]; then
+		wait "$lpid" || true
+		load=$(cat "$tmp/load.out")
+	fi
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	pid=""
+	[ "$(bench_val "$out" errors)" = 0 ] || die "probe errors: $out"
+	printf 'w%s %s %s %s %s %s %s\n' "$w" "$mode" "$(bench_val "$out" p50_ms)" \
+	    "$(bench_val "$out" p99_ms)" "$(bench_val "$out" max_ms)" \
+	    "$(bench_val "$load" hs_per_s)" "$(bench_val "$load" errors)"
+}
+
+say "TLS $TLS $KEY_TYPE on SoftHSM, 0 ms; probe every ${INTERVAL_MS} ms for ${DURATION}s; bursts of $BURST every ${PERIOD_MS} ms ($rate hs/s); $ROUNDS rounds; $(nproc) cores"
+: >"$tmp/results"
+for r in $(seq "$ROUNDS"); do
+	for w in 1 "$WORKERS"; do
+		for mode in idle burst; do
+			line=$(probe "$w" "$mode")
+			echo "round $r: $line (loops mode p50_ms p99_ms max_ms load_hs_per_s load_errors)" |
+				tee -a "$tmp/results"
+		done
+	done
+done
+# med W MODE FIELD: median of FIELD (1-based after "round N:") for W MODE
+med() {
+	awk -v w="w$1" -v m="$2" -v c=$(($3 + 2)) '$3 == w && $4 == m { print $c }' "$tmp/results" |
+		sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+for w in 1 "$WORKERS"; do
+	i=$(med "$w" idle 4) b=$(med "$w" burst 4)
+	awk -v w="$w" -v i="$i" -v b="$b" -v hs="$(med "$w" burst 7)" 'BEGIN {
+		t = 2 * i + 1
+		printf "workers %d: idle p99 %.3f ms, burst p99 %.3f ms (load %.0f hs/s); target <= %.3f ms: %s (%.2fx of the bound)\n",
+		    w, i, b, hs, t, (b <= t ? "met" : "missed"), b / t }'
+done
