@@ -92,15 +92,34 @@ struct conn {
 	struct proxy *px;       /* CONN_PROXY: the backend side */
 	struct http_session http;
 	struct http_response resp;
-	/* Requests and responses; a proxied connection's two directions. */
-	char in[CONN_BUF];
+	/*
+	 * Requests and responses; a proxied connection's two directions.
+	 * CONN_BUF bytes each, held only while in use (a request being read,
+	 * a response being sent, a proxied pair): an idle keep-alive
+	 * connection holds neither (conn_buf_get(), conn_buf_put()).
+	 */
+	char *in;
 	size_t in_off, in_len;
-	char out[CONN_BUF];
+	char *out;
 	size_t out_off, out_len;
 };
 
 static void conn_drive(struct conn *c);
 static void conn_log(struct conn *c);
+
+/* *buf, allocated if it is not; -1 when out of memory. */
+static int conn_buf_get(char **buf)
+{
+	if (*buf == NULL && (*buf = malloc(CONN_BUF)) == NULL)
+		return -1;
+	return 0;
+}
+
+static void conn_buf_put(char **buf)
+{
+	free(*buf);
+	*buf = NULL;
+}
 
 /* The negotiated version, for the counters; VER_OTHER before ServerHello. */
 static int conn_version(const struct conn *c)
@@ -179,6 +198,8 @@ static void conn_free(struct conn *c)
 	close(c->fd);
 	http_response_clear(&c->resp);
 	http_session_free(&c->http);
+	conn_buf_put(&c->in);
+	conn_buf_put(&c->out);
 	conn_unlink(c);
 	gen_unref(c->gen);
 	c->magic = 0;
@@ -275,7 +296,7 @@ static enum conn_next conn_handshake(struct conn *c)
 /* Append file data to the output buffer; -1 if the file shrank. */
 static int conn_fill(struct conn *c)
 {
-	size_t space = sizeof(c->out) - c->out_len;
+	size_t space = CONN_BUF - c->out_len;
 	ssize_t n;
 
 	if (c->resp.body_len == 0 || space == 0)
@@ -342,6 +363,10 @@ static enum conn_next conn_start_response(struct conn *c)
 	    c->resp.head_len;
 	c->resp_sent = 0;
 	c->srv->st.requests++;
+	if (conn_buf_get(&c->out) == -1) {
+		log_error("connection: out of memory");
+		return NEXT_CLOSE;
+	}
 	memcpy(c->out, c->resp.head, c->resp.head_len);
 	c->out_off = 0;
 	c->out_len = c->resp.head_len;
@@ -396,10 +421,16 @@ static enum conn_next conn_read(struct conn *c)
 		c->state = CONN_SHUTDOWN;
 		return NEXT_RUN;
 	}
+	if (conn_buf_get(&c->in) == -1) {
+		log_error("connection: out of memory");
+		return NEXT_CLOSE;
+	}
 	ERR_clear_error();
-	n = SSL_read(c->ssl, c->in, (int)sizeof(c->in));
-	if (n <= 0)
+	n = SSL_read(c->ssl, c->in, CONN_BUF);
+	if (n <= 0) {
+		conn_buf_put(&c->in);   /* nothing buffered: hold no memory */
 		return conn_tls_next(c, n);
+	}
 	c->in_off = 0;
 	c->in_len = (size_t)n;
 	return NEXT_RUN;
@@ -411,6 +442,7 @@ static enum conn_next conn_response_done(struct conn *c)
 
 	conn_log(c);
 	http_response_clear(&c->resp);
+	conn_buf_put(&c->out);
 	if (!keep_alive) {
 		c->state = CONN_SHUTDOWN;
 		return NEXT_RUN;
@@ -544,6 +576,10 @@ static int conn_proxy(struct conn *c)
 {
 	if (c->px != NULL)
 		return 0;
+	if (conn_buf_get(&c->in) == -1 || conn_buf_get(&c->out) == -1) {
+		log_error("connection: out of memory");
+		return -1;
+	}
 	ev_io_stop(c->srv->ev, &c->io);
 	ev_timer_stop(c->srv->ev, &c->timer);
 	c->px = proxy_start(c->srv, c->ssl, c->fd, site_of(c->ssl)->upstream,

@@ -26,8 +26,10 @@
 #define HTTP_HEADER_CEILING   (1024 * 1024)
 
 #define HTTP_HEAD_MAX   2048    /* a response's status line and headers */
-/* Request targets up to this long need no allocation (all, at the defaults). */
-#define HTTP_URL_INLINE HTTP_DEFAULT_REQUEST_LINE
+/* Request targets up to this long need no allocation; a longer one is
+ * allocated (up to max-request-line).  Small: every idle connection holds
+ * a session. */
+#define HTTP_URL_INLINE 512
 #define HTTP_HVAL_MAX   512     /* kept bytes of each header this server reads */
 
 /* Per-request bounds; a request beyond one is refused and the connection closed. */
