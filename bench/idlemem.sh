@@ -7,7 +7,8 @@
 # same token key) the same, when it is installed.
 #
 # Run after "./quickstart.sh test" has built everything in build/, as
-# root (the file limit is raised to N + 1024):
+# root (the file limit is raised to N + 2200: a descriptor per connection,
+# up to 1024 for key operations in flight, and the rest):
 #     bench/idlemem.sh
 # Environment (defaults in brackets):
 #   BUILD [<source>/build]  N [10000]  KEY_TYPE [ec:P-256]  TLS [1.3]
@@ -25,7 +26,7 @@ TLS=${TLS:-1.3}
 ROUNDS=${ROUNDS:-1}
 MODES=${MODES:-inproc keyd nginx}
 HOLD=$here/idleconns.py
-ulimit -n $((N + 1024)) 2>/dev/null || die "cannot raise the file limit to $((N + 1024)) (run as root)"
+ulimit -n $((N + 2200)) 2>/dev/null || die "cannot raise the file limit to $((N + 2200)) (run as root)"
 command -v python3 >/dev/null || die "python3 not found"
 
 bench_token "$KEY_TYPE"

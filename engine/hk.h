@@ -324,6 +324,16 @@ void hk_keyop_free(struct hk_pending *op);
  */
 int hk_engine_use_keyd(struct hk_engine *e, const char *path);
 int hk_engine_keyd_fd(const struct hk_engine *e);
+/*
+ * Several loop threads: each watches its own descriptor for the daemon's
+ * socket, a dup taken with hk_engine_keyd_dup() (-1 while not connected;
+ * *gen says which connection), and takes a new one (closing its old dup)
+ * whenever hk_engine_keyd_generation() differs from *gen.  The engine
+ * shuts the socket down when the connection is lost, so every dup reads
+ * the end at once.
+ */
+unsigned long hk_engine_keyd_generation(const struct hk_engine *e);
+int hk_engine_keyd_dup(struct hk_engine *e, unsigned long *gen);
 void hk_engine_keyd_dispatch(struct hk_engine *e);
 void hk_engine_keyd_tick(struct hk_engine *e);
 

@@ -58,6 +58,11 @@ struct hk_keyd {
 	pthread_mutex_t lock;   /* everything below */
 	char *path;
 	_Atomic int fd;         /* -1 while not connected */
+	/* +1 at every connect and loss: a loop watches its own dup of fd
+	 * (hk_engine_keyd_dup), so closing fd never pulls a descriptor from
+	 * under another thread's epoll set, and it takes a new dup when this
+	 * changes (a new connection may reuse the number). */
+	atomic_ulong gen;
 	uint32_t next_id;
 	struct kd_slot q[KD_QUEUE];
 	size_t nused, nsent;
@@ -135,8 +140,11 @@ lost(struct hk_keyd *d, const char *why)
 	size_t i;
 
 	if (d->fd >= 0) {
+		/* Every loop's dup sees the end now, and drops it. */
+		(void)shutdown(d->fd, SHUT_RDWR);
 		close(d->fd);
 		d->fd = -1;
+		atomic_fetch_add(&d->gen, 1);
 		d->down_events++;
 		if (d->e->log != NULL) {
 			char msg[HK_ERRLEN];
@@ -398,7 +406,9 @@ hk_keyd_new(struct hk_engine *e, const char *path, char *err, size_t errlen)
 	pthread_mutex_init(&d->lock, NULL);
 	/* Not there: the engine stays in key daemon mode (never loads a
 	 * module) and hk_engine_keyd_tick() keeps trying. */
-	if ((d->fd = connect_socket(path, err, errlen)) < 0) {
+	if ((d->fd = connect_socket(path, err, errlen)) >= 0) {
+		atomic_store(&d->gen, 1);
+	} else {
 		snprintf(d->why, sizeof(d->why), "%s", err);
 		d->backoff = KD_BACKOFF_MIN;
 		d->retry_at = hk_op_now_ms() + d->backoff;
@@ -611,6 +621,29 @@ hk_engine_keyd_fd(const struct hk_engine *e)
 	return e->keyd != NULL ? e->keyd->fd : -1;
 }
 
+unsigned long
+hk_engine_keyd_generation(const struct hk_engine *e)
+{
+	return e->keyd != NULL ? atomic_load(&e->keyd->gen) : 0;
+}
+
+int
+hk_engine_keyd_dup(struct hk_engine *e, unsigned long *gen)
+{
+	struct hk_keyd *d = e->keyd;
+	int fd = -1;
+
+	*gen = 0;
+	if (d == NULL)
+		return -1;
+	pthread_mutex_lock(&d->lock);
+	*gen = atomic_load(&d->gen);
+	if (d->fd >= 0)
+		fd = fcntl(d->fd, F_DUPFD_CLOEXEC, 0);
+	pthread_mutex_unlock(&d->lock);
+	return fd;
+}
+
 /* hk_engine_keyd_tick() with d->lock held. */
 static void
 tick(struct hk_keyd *d, uint64_t now)
@@ -629,7 +662,9 @@ tick(struct hk_keyd *d, uint64_t now)
 		}
 	if (d->fd >= 0 || now < d->retry_at)
 		return;
-	if ((d->fd = connect_socket(d->path, err, sizeof(err))) < 0) {
+	if ((d->fd = connect_socket(d->path, err, sizeof(err))) >= 0)
+		atomic_fetch_add(&d->gen, 1);
+	if (d->fd < 0) {
 		d->backoff = d->backoff * 2 > KD_BACKOFF_MAX ? KD_BACKOFF_MAX :
 		    d->backoff * 2;
 		d->retry_at = now + d->backoff;

@@ -34,8 +34,8 @@ close_wait_fd(ASYNC_WAIT_CTX *ctx, const void *key, OSSL_ASYNC_FD fd,
 	close(fd);
 }
 
-/* One eventfd per connection (per wait ctx), stable for its life, so the
- * event loop watches one descriptor; it is closed with the wait ctx. */
+/* The job's eventfd, made at its first key operation and closed after the
+ * operation (job_eventfd_done): an established connection holds none. */
 static int
 job_eventfd(ASYNC_JOB *job)
 {
@@ -56,6 +56,18 @@ job_eventfd(ASYNC_JOB *job)
 	return fd;
 }
 
+/* The op is over: its own dup of the eventfd takes any late completion. */
+static void
+job_eventfd_done(int efd)
+{
+	ASYNC_JOB *job = ASYNC_get_current_job();
+	ASYNC_WAIT_CTX *w = job != NULL ? ASYNC_get_wait_ctx(job) : NULL;
+
+	/* Cleared without its cleanup, which is then ours to do. */
+	if (w != NULL && ASYNC_WAIT_CTX_clear_fd(w, wait_key))
+		close(efd);
+}
+
 static void
 drain(int fd)
 {
@@ -70,8 +82,19 @@ drain(int fd)
  * passed, or the connection is being torn down.  Nothing here calls the
  * module.  0 when the op's result may be used.
  */
+static int run_async_wait(struct hk_xport *x, int efd, struct hk_op *op);
+
 static int
 run_async(struct hk_xport *x, int efd, struct hk_op *op)
+{
+	int rc = run_async_wait(x, efd, op);
+
+	job_eventfd_done(efd);
+	return rc;
+}
+
+static int
+run_async_wait(struct hk_xport *x, int efd, struct hk_op *op)
 {
 	int state;
 
@@ -113,9 +136,12 @@ async_op(const struct hk_key *k, enum hk_op_kind kind, const void *in,
 
 	if (job == NULL || inlen > HK_OP_BUF)
 		return NULL;
-	if ((*efd = job_eventfd(job)) < 0 ||
-	    (op = hk_op_new(*efd, k->xport->deadline_ms)) == NULL)
+	if ((*efd = job_eventfd(job)) < 0)
 		return NULL;
+	if ((op = hk_op_new(*efd, k->xport->deadline_ms)) == NULL) {
+		job_eventfd_done(*efd);
+		return NULL;
+	}
 	op->kind = kind;
 	op->key = k;
 	memcpy(op->in, in, inlen);

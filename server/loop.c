@@ -5,12 +5,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -32,6 +34,8 @@
  */
 #define LOOP_ACCEPT_SHARE  4
 #define LOOP_RETRY_SECS    1.0  /* after running out of descriptors */
+#define LOOP_FD_RESERVE    64   /* descriptors not for connections */
+#define LOOP_FD_KEYOPS     1024 /* key operations in flight, at most */
 
 static void server_accept_cb(struct ev_loop *ev, ev_io *w, int revents);
 static void server_retry_cb(struct ev_loop *ev, ev_timer *w, int revents);
@@ -70,17 +74,21 @@ void server_init(struct server *s, struct ev_loop *ev)
 	atomic_init(&s->listening, 1);
 }
 
-/* Keep the watcher on the daemon's current socket (it changes on reconnect). */
+/*
+ * Keep the watcher on the daemon's current socket (it changes on
+ * reconnect), through this loop's own dup of it: another loop may close
+ * the engine's descriptor at any time (hk_engine_keyd_dup).
+ */
 static void server_keyd_refresh(struct server *s)
 {
-	int fd = hk_engine_keyd_fd(s->keyd);
-
-	if (fd == s->keyd_fd)
+	if (hk_engine_keyd_generation(s->keyd) == s->keyd_gen)
 		return;
 	ev_io_stop(s->ev, &s->keyd_io);
-	s->keyd_fd = fd;
-	if (fd >= 0) {
-		ev_io_set(&s->keyd_io, fd, EV_READ);
+	if (s->keyd_fd >= 0)
+		close(s->keyd_fd);
+	s->keyd_fd = hk_engine_keyd_dup(s->keyd, &s->keyd_gen);
+	if (s->keyd_fd >= 0) {
+		ev_io_set(&s->keyd_io, s->keyd_fd, EV_READ);
 		ev_io_start(s->ev, &s->keyd_io);
 	}
 }
@@ -109,9 +117,12 @@ void server_watch_keyd(struct server *s, struct hk_engine *e)
 	if (s->keyd != NULL) {
 		ev_io_stop(s->ev, &s->keyd_io);
 		ev_timer_stop(s->ev, &s->keyd_timer);
+		if (s->keyd_fd >= 0)
+			close(s->keyd_fd);
 	}
 	s->keyd = e;
 	s->keyd_fd = -1;
+	s->keyd_gen = ULONG_MAX;        /* none taken yet */
 	if (e == NULL)
 		return;
 	ev_init(&s->keyd_io, server_keyd_io_cb);
@@ -122,12 +133,80 @@ void server_watch_keyd(struct server *s, struct hk_engine *e)
 	server_keyd_refresh(s);
 }
 
+/*
+ * The descriptors n connections may need: each its socket, and its backend
+ * socket when a site has an upstream; a handshake's key operation holds an
+ * eventfd while it runs, and those in flight are bounded by the key queues
+ * (LOOP_FD_KEYOPS) as well as by n; LOOP_FD_RESERVE more for listeners,
+ * logs, the token module and the key daemon.
+ */
+static rlim_t server_fd_need(unsigned n, unsigned per_conn)
+{
+	return (rlim_t)n * per_conn + (n < LOOP_FD_KEYOPS ? n : LOOP_FD_KEYOPS) +
+	    LOOP_FD_RESERVE;
+}
+
+/*
+ * The connections the open-file limit allows, at most want; the soft limit
+ * is raised toward the hard one first.
+ */
+static unsigned server_fd_cap(unsigned want, unsigned per_conn, rlim_t *limit)
+{
+	rlim_t need = server_fd_need(want, per_conn), l;
+	struct rlimit rl, up;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return want;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		up = rl;
+		up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ?
+		    need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	*limit = l = rl.rlim_cur;
+	if (l == RLIM_INFINITY || l >= need)
+		return want;
+	if (l <= server_fd_need(1, per_conn))
+		return 1;
+	if (l <= server_fd_need(LOOP_FD_KEYOPS, per_conn))
+		return (unsigned)((l - LOOP_FD_RESERVE) / (per_conn + 1));
+	return (unsigned)((l - LOOP_FD_RESERVE - LOOP_FD_KEYOPS) / per_conn);
+}
+
+/* 2 when a site passes its connections to an upstream, else 1. */
+static unsigned server_fds_per_conn(const struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsites; i++)
+		if (c->sites[i].upstream.spec != NULL)
+			return 2;
+	return 1;
+}
+
 void server_apply(struct server *s, const struct conf *c)
 {
 	unsigned n = s->main->nloops > 0 ? s->main->nloops : 1;
+	unsigned max = c->max_conns;
+	rlim_t limit = 0;
 
+	unsigned per = server_fds_per_conn(c);
+
+	if (s->main == s && (max = server_fd_cap(c->max_conns, per, &limit)) <
+	    c->max_conns && !s->fd_warned) {
+		log_warn("max-connections %u needs %llu open files, and the "
+		    "limit is %llu: serving at most %u connections (raise "
+		    "LimitNOFILE or ulimit -n)", c->max_conns,
+		    (unsigned long long)server_fd_need(c->max_conns, per),
+		    (unsigned long long)limit, max);
+		s->fd_warned = true;
+	}
+	if (s->main != s)
+		max = s->main->fd_max_conns;
+	s->fd_max_conns = max;
 	/* Each loop admits its share (rounded up). */
-	s->max_conns = (c->max_conns + n - 1) / n;
+	s->max_conns = (max + n - 1) / n;
 	s->shutdown_timeout = c->shutdown_timeout;
 	s->limits.max_request_line = c->max_request_line;
 	s->limits.max_header_size = c->max_header_size;
@@ -299,6 +378,9 @@ static void server_accept_error(struct server *s, int err)
 		return;
 	log_error("accept: %s", strerror(err));
 	server_accept_all(s, false);
+	/* A one-shot timer that has fired must be set again (libev keeps
+	 * the time left, now none): else it fires at once and accept spins. */
+	ev_timer_set(&s->accept_retry, LOOP_RETRY_SECS, 0.0);
 	ev_timer_start(s->ev, &s->accept_retry);
 }
 

@@ -90,7 +90,10 @@ struct server {
 	unsigned nadmins;
 	_Atomic unsigned nconns;
 	unsigned conns_peak;            /* most open since memory was trimmed */
-	unsigned max_conns;
+	unsigned max_conns;             /* this loop's share */
+	unsigned fd_max_conns;          /* all loops' (max-connections, capped
+	                                   by the open-file limit; loop 0's) */
+	bool fd_warned;                 /* said once that it was capped */
 	double shutdown_timeout;
 	bool stopping;
 	struct http_limits limits;      /* per request, read by http.c */
@@ -101,7 +104,8 @@ struct server {
 	struct server_stats st;         /* touched by the loop thread only */
 	/* key daemon mode: its socket and its deadline/reconnect timer */
 	struct hk_engine *keyd;
-	int keyd_fd;
+	int keyd_fd;                    /* this loop's dup of its socket */
+	unsigned long keyd_gen;         /* which connection it is */
 	ev_io keyd_io;
 	ev_timer keyd_timer;
 	/* the application's part of reload and log reopening */
