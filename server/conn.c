@@ -744,7 +744,13 @@ int conn_new(struct server *s, int fd)
 	SSL_set_accept_state(c->ssl);
 	conn_link(s, c);
 	ev_timer_start(s->ev, &c->timer);
-	conn_drive(c);
+	/*
+	 * The client speaks first in TLS: the handshake starts when its
+	 * first bytes arrive.  Started now, it would find nothing to read
+	 * but leave libssl's record and handshake buffers (about 33 KiB)
+	 * allocated on every silent connection.
+	 */
+	conn_watch(c, EV_READ);
 	return 0;
 }
 
