@@ -88,6 +88,17 @@ judge() {
 	within_ms "${p99%.*}" 1000 || fail "$1: probe p99 ${p99} ms"
 }
 
+# ready PID NAME WHY: until the flood PID (cleaned up at exit) has made
+# $tmp/NAME.out.ready; else fail with WHY.
+ready() {
+	BG_PIDS="$BG_PIDS $1"
+	for _ in $(seq $((WAIT_SECS * 10))); do
+		[ -e "$tmp/$2.out.ready" ] && return 0
+		sleep 0.1
+	done
+	fail "$3"
+}
+
 # A. 10,000 idle TCP connections.
 py 10000 "$tmp/idle.out" <<'PY' &
 import resource, socket, sys, time
@@ -107,9 +118,7 @@ open(out + ".ready", "w").close()
 time.sleep(12)
 PY
 IDLE=$!
-BG_PIDS="$BG_PIDS $IDLE"
-for _ in $(seq $((WAIT_SECS * 10))); do [ -e "$tmp/idle.out.ready" ] && break; sleep 0.1; done
-[ -e "$tmp/idle.out.ready" ] || fail "A: the idle flood did not connect"
+ready "$IDLE" idle "A: the idle flood did not connect"
 probe 6 idle
 sleep 1
 RSS_A=$(rss)
@@ -146,9 +155,7 @@ for k in range(12):
 open(out, "a").write("held %d cut %d\n" % (len(held), cut))
 PY
 LORIS=$!
-BG_PIDS="$BG_PIDS $LORIS"
-for _ in $(seq $((WAIT_SECS * 10))); do [ -e "$tmp/loris.out.ready" ] && break; sleep 0.1; done
-[ -e "$tmp/loris.out.ready" ] || fail "B: the slow-loris clients did not connect"
+ready "$LORIS" loris "B: the slow-loris clients did not connect"
 probe 8 loris
 sleep 2
 RSS_B=$(rss)
