@@ -35,34 +35,42 @@ fds() { ls "/proc/$SERVER_PID/fd" | wc -l; }
 RSS0=$(rss) FD0=$(fds)
 echo "start: rss ${RSS0} KiB, $FD0 descriptors"
 
-# probe SECONDS NAME [resume]: fresh-connection GETs every 100 ms in the
-# background; their latencies go to $tmp/NAME.lat (ms, "fail" lines).
+# probe SECONDS NAME [keepalive]: GETs every 100 ms in the background, each
+# on a fresh connection (or all on one kept-alive connection made first);
+# their latencies go to $tmp/NAME.lat (ms, "fail" lines).
 probe() {
 	TIME_SCALE=$TIME_SCALE py "$1" "$tmp/$2.lat" "${3:-}" <<'PY' &
 import os, ssl, sys, time
 from h1 import *
-secs, out, resume = float(sys.argv[1]), sys.argv[2], sys.argv[3] == "resume"
+secs, out, keepalive = float(sys.argv[1]), sys.argv[2], sys.argv[3] == "keepalive"
 ctx = context()
-sess = None
+def get(sess):
+    s = ctx.wrap_socket(tcp(), server_hostname="localhost", session=sess)
+    s.sendall(b"GET /index.html HTTP/1.1\r\nHost: localhost\r\n"
+              b"Connection: close\r\n\r\n")
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    return data, s.session
+
+keep = None
+if keepalive:   # its connection made before the load starts
+    keep = Conn()
+    open(out + ".ready", "w").close()
 end = time.monotonic() + secs
 with open(out, "w") as f:
     while time.monotonic() < end:
         t0 = time.monotonic()
         try:
-            s = ctx.wrap_socket(tcp(), server_hostname="localhost",
-                                session=sess if resume else None)
-            s.sendall(b"GET /index.html HTTP/1.1\r\nHost: localhost\r\n"
-                      b"Connection: close\r\n\r\n")
-            data = b""
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                data += b
-            if resume:
-                sess = s.session
-            s.close()
-            ok = data.startswith(b"HTTP/1.1 200")
+            if keep is not None:
+                ok = keep.request("GET", "/index.html").status == 200
+            else:
+                data, _ = get(None)
+                ok = data.startswith(b"HTTP/1.1 200")
             f.write("%.1f%s\n" % ((time.monotonic() - t0) * 1000,
                                  "" if ok else " fail"))
         except Exception as e:
@@ -88,12 +96,12 @@ judge() {
 	within_ms "${p99%.*}" 1000 || fail "$1: probe p99 ${p99} ms"
 }
 
-# ready PID NAME WHY: until the flood PID (cleaned up at exit) has made
-# $tmp/NAME.out.ready; else fail with WHY.
+# ready PID FILE WHY: until PID (a flood or the probe, cleaned up at exit)
+# has made FILE.ready; else fail with WHY.
 ready() {
 	BG_PIDS="$BG_PIDS $1"
 	for _ in $(seq $((WAIT_SECS * 10))); do
-		[ -e "$tmp/$2.out.ready" ] && return 0
+		[ -e "$2.ready" ] && return 0
 		sleep 0.1
 	done
 	fail "$3"
@@ -118,7 +126,7 @@ open(out + ".ready", "w").close()
 time.sleep(12)
 PY
 IDLE=$!
-ready "$IDLE" idle "A: the idle flood did not connect"
+ready "$IDLE" "$tmp/idle.out" "A: the idle flood did not connect"
 probe 6 idle
 sleep 1
 RSS_A=$(rss)
@@ -155,7 +163,7 @@ for k in range(12):
 open(out, "a").write("held %d cut %d\n" % (len(held), cut))
 PY
 LORIS=$!
-ready "$LORIS" loris "B: the slow-loris clients did not connect"
+ready "$LORIS" "$tmp/loris.out" "B: the slow-loris clients did not connect"
 probe 8 loris
 sleep 2
 RSS_B=$(rss)
@@ -165,15 +173,16 @@ echo "B: $(cat "$tmp/loris.out"); rss ${RSS_B} KiB"
 [ $((RSS_B - RSS0)) -lt $((1000 * 64)) ] || fail "B: rss grew by $((RSS_B - RSS0)) KiB for 1,000 slow clients (bound: 64 KiB each)"
 grep -q 'cut [1-9]' "$tmp/loris.out" || fail "B: header-timeout cut no slow client: $(cat "$tmp/loris.out")"
 
-# C. A handshake flood at 3x the token's rate, probe resuming.
+# C. A handshake flood at 3x the token's rate, the probe kept alive.
 set_faults 'latency C_Sign 10 serial'
 admin_get /metrics >"$tmp/m.c0"
+probe 8 flood keepalive
+ready "$PROBE" "$tmp/flood.lat" "C: the probe did not connect"
 "$HSMTLS_BENCH" --connect "127.0.0.1:$PORT" --cafile "$CERT" --tls 1.3 \
     --rate 300 --concurrency 200 --duration 10 --timeout-ms 5000 --linger0 \
     >"$tmp/flood.out" 2>"$tmp/flood.err" &
 FLOOD=$!
 BG_PIDS="$BG_PIDS $FLOOD"
-probe 8 flood resume
 maxq=0
 for _ in $(seq 16); do
 	admin_get /metrics >"$tmp/m.c"
