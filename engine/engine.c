@@ -18,7 +18,8 @@
 #include "hk_uri.h"
 #include "prov.h"
 
-#define POOL_THREADS_MAX 32
+#define POOL_THREADS_MAX 32     /* workers to start with, by default */
+#define POOL_CEILING 256        /* and at most, grown on a slow token */
 #define STOP_WAIT_MS 2000
 
 void
@@ -161,15 +162,22 @@ start_pool(struct hk_engine *e)
 {
 	struct hk_pool_config *c = &e->pool_cfg;
 	unsigned long max = hk_p11_max_sessions(e->p11);
+	unsigned ceiling;
 
+	/* A configured count is kept; the default grows on a slow token. */
 	if (c->threads == 0) {
 		c->threads = POOL_THREADS_MAX;
-		if (max != 0 && max < POOL_THREADS_MAX + 2)
-			c->threads = max > 3 ? (unsigned)max - 2 : 1;
+		ceiling = POOL_CEILING;
+		if (max != 0 && max < POOL_CEILING + 2)
+			ceiling = max > 3 ? (unsigned)max - 2 : 1;
+		if (c->threads > ceiling)
+			c->threads = ceiling;
+	} else {
+		ceiling = c->threads;
 	}
 	if (c->queue_max == 0)
 		c->queue_max = 8 * c->threads;
-	e->pool = hk_pool_new(e->p11, c->threads, c->queue_max);
+	e->pool = hk_pool_new(e->p11, c->threads, ceiling, c->queue_max);
 	if (e->pool == NULL) {
 		hk_seterr(e, "cannot start %u key-operation workers", c->threads);
 		return -1;

@@ -64,8 +64,9 @@ unsigned long hk_p11_decrypt_raw(struct hk_p11 *p, const struct hk_key *k,
     const unsigned char *in, size_t inlen, unsigned char *out, size_t outsize);
 
 /* pool.c: the key-operation worker pool. */
+/* nthreads workers, growing up to ceiling on a slow token (pool.c). */
 struct hk_pool *hk_pool_new(struct hk_p11 *p11, size_t nthreads,
-    size_t max_depth);
+    size_t ceiling, size_t max_depth);
 int hk_pool_free(struct hk_pool *p, unsigned wait_ms);
 int hk_pool_submit(struct hk_pool *p, struct hk_op *op);
 void hk_pool_stats(struct hk_pool *p, struct hk_stats *st);

@@ -10,6 +10,16 @@
  *
  * The pool is the in-process transport (hk_xport.h): op.c holds an op's
  * life and references; a worker skips abandoned or expired ops.
+ *
+ * A slow token (a network HSM: milliseconds a signature, many at once)
+ * needs more operations in flight than a fast one, which is bound by CPU
+ * or by its own locks.  Which it is shows only in what more workers
+ * achieve, so by default the pool climbs: each second in which
+ * operations queued behind busy workers most of the time, it adds a
+ * quarter more workers, up to its ceiling (the token's session limit, at
+ * most 256, engine.c), as long as the last step raised the completions
+ * per second by POOL_GAIN or more; a step that did not stops the climb
+ * for POOL_REST_MS.  Workers are not retired.
  */
 #include "config.h"
 
@@ -20,6 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 #include "hk_token.h"
+
+#define POOL_WINDOW_MS 1000     /* one step of the climb */
+#define POOL_GAIN      1.10     /* what a step must bring to go on */
+#define POOL_REST_MS   30000    /* after a step that did not */
 
 /* A worker's own wake-up, so the pool can choose which worker runs next. */
 struct hk_worker {
@@ -40,7 +54,14 @@ struct hk_pool {
 	struct hk_worker *workers;
 	struct hk_worker **idle;    /* stack: the last to go idle is on top */
 	size_t nidle;
-	size_t nthreads, nstarted;
+	size_t nthreads, nstarted;  /* room for; running */
+	size_t ceiling;             /* the most it may grow to */
+	/* the climb (monitor thread, under lock) */
+	uint64_t done;              /* operations finished, ever */
+	uint64_t win_start, win_done, rest_until;
+	unsigned win_ticks, win_queued;
+	double last_rate;           /* completions/s before the last step */
+	int grew;                   /* the last window ended in a step */
 	pthread_t monitor;
 	int monitor_started;
 	int stop;
@@ -142,6 +163,7 @@ worker(void *arg)
 		pthread_mutex_lock(&p->lock);
 		inflight_remove(p, op);
 		p->busy_or_queued--;
+		p->done++;
 		pthread_mutex_unlock(&p->lock);
 		hk_op_release(op);
 		pthread_mutex_lock(&p->lock);
@@ -149,6 +171,8 @@ worker(void *arg)
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
 }
+
+static void pool_climb(struct hk_pool *p, uint64_t now);
 
 /* Past its deadline, an op's job is woken to fail the handshake; the
  * worker, if any, finishes on its own time and its result lands nowhere. */
@@ -170,6 +194,7 @@ monitor(void *arg)
 			atomic_fetch_add(&p->expired, 1);
 			hk_op_signal(op);
 		}
+		pool_climb(p, now);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50 * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -182,14 +207,72 @@ monitor(void *arg)
 	return NULL;
 }
 
+/* One more worker (the pool lock held, or the pool not yet shared). */
+static int
+pool_start_worker(struct hk_pool *p)
+{
+	struct hk_worker *w = &p->workers[p->nstarted];
+
+	if (p->nstarted >= p->ceiling)
+		return -1;
+	w->pool = p;
+	pthread_cond_init(&w->cv, NULL);
+	if (pthread_create(&p->threads[p->nstarted], NULL, worker, w) != 0) {
+		pthread_cond_destroy(&w->cv);
+		return -1;
+	}
+	p->nstarted++;
+	return 0;
+}
+
+/*
+ * One tick of the climb (every 50 ms, lock held): count whether work was
+ * queued behind busy workers; at the end of a window, maybe step up.
+ */
+static void
+pool_climb(struct hk_pool *p, uint64_t now)
+{
+	double rate;
+	size_t step;
+
+	if (p->nstarted >= p->ceiling)
+		return;
+	if (p->win_start == 0) {
+		p->win_start = now;
+		p->win_done = p->done;
+	}
+	p->win_ticks++;
+	if (p->depth > 0 && p->nidle == 0)
+		p->win_queued++;
+	if (now - p->win_start < POOL_WINDOW_MS)
+		return;
+	rate = (double)(p->done - p->win_done) * 1000.0 /
+	    (double)(now - p->win_start);
+	if (p->grew && rate < p->last_rate * POOL_GAIN)
+		p->rest_until = now + POOL_REST_MS;    /* it did not help */
+	p->grew = 0;
+	if (p->win_queued * 2 >= p->win_ticks && now >= p->rest_until) {
+		step = p->nstarted / 4 > 0 ? p->nstarted / 4 : 1;
+		p->last_rate = rate;
+		while (step-- > 0 && pool_start_worker(p) == 0)
+			p->grew = 1;
+	}
+	p->win_start = now;
+	p->win_done = p->done;
+	p->win_ticks = p->win_queued = 0;
+}
+
 struct hk_pool *
-hk_pool_new(struct hk_p11 *p11, size_t nthreads, size_t max_depth)
+hk_pool_new(struct hk_p11 *p11, size_t nthreads, size_t ceiling,
+    size_t max_depth)
 {
 	struct hk_pool *p = calloc(1, sizeof(*p));
 
-	if (p == NULL || (p->threads = calloc(nthreads, sizeof(pthread_t))) ==
-	    NULL || (p->workers = calloc(nthreads, sizeof(*p->workers))) ==
-	    NULL || (p->idle = calloc(nthreads, sizeof(*p->idle))) == NULL) {
+	if (ceiling < nthreads)
+		ceiling = nthreads;
+	if (p == NULL || (p->threads = calloc(ceiling, sizeof(pthread_t))) ==
+	    NULL || (p->workers = calloc(ceiling, sizeof(*p->workers))) ==
+	    NULL || (p->idle = calloc(ceiling, sizeof(*p->idle))) == NULL) {
 		if (p != NULL) {
 			free(p->threads);
 			free(p->workers);
@@ -199,18 +282,12 @@ hk_pool_new(struct hk_p11 *p11, size_t nthreads, size_t max_depth)
 	}
 	p->p11 = p11;
 	p->nthreads = nthreads;
+	p->ceiling = ceiling;
 	p->max_depth = max_depth;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->tick, NULL);
-	for (; p->nstarted < nthreads; p->nstarted++) {
-		p->workers[p->nstarted].pool = p;
-		pthread_cond_init(&p->workers[p->nstarted].cv, NULL);
-		if (pthread_create(&p->threads[p->nstarted], NULL, worker,
-		    &p->workers[p->nstarted])) {
-			pthread_cond_destroy(&p->workers[p->nstarted].cv);
-			break;
-		}
-	}
+	while (p->nstarted < nthreads && pool_start_worker(p) == 0)
+		;
 	if (p->nstarted == 0 || pthread_create(&p->monitor, NULL, monitor, p)) {
 		hk_pool_free(p, 0);
 		return NULL;
