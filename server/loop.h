@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "conn.h"
+#include "h2.h"
 #include "http.h"
 #include "proxy.h"
 
@@ -49,6 +50,10 @@ struct server_stats {
 	unsigned long long upstream_conns;              /* pairs started */
 	unsigned long long upstream_failures[UPSTREAM_FAIL_COUNT];
 	unsigned long long upstream_bytes_to_up, upstream_bytes_to_cl;
+	/* HTTP/2 (h2.c) */
+	unsigned long long h2_conns;                    /* sessions started */
+	unsigned long long h2_streams;                  /* streams opened */
+	unsigned long long h2_cuts[H2_CUT_COUNT];       /* limits and floods */
 };
 
 struct server {
@@ -69,6 +74,7 @@ struct server {
 	double shutdown_timeout;
 	bool stopping;
 	struct http_limits limits;      /* per request, read by http.c */
+	unsigned h2_max_streams;        /* SETTINGS_MAX_CONCURRENT_STREAMS */
 	struct conn_timeouts timeouts;  /* per connection, read by conn.c */
 	struct accesslog *alog;         /* NULL: off */
 	struct tokens *tokens;          /* the token engines, for /metrics */
