@@ -132,3 +132,22 @@ def goaway_code(frames):
         if t == GOAWAY:
             return struct.unpack(">I", p[4:8])[0]
     return None
+
+
+def tls_exchange(server_name, alpn, data, verify_name=True):
+    """One TLS connection offering alpn (a list, or None for no ALPN
+    extension): send data, read to EOF.  (selected protocol, bytes)."""
+    ctx = ssl.create_default_context(cafile=CERT)
+    ctx.check_hostname = verify_name
+    if alpn is not None:
+        ctx.set_alpn_protocols(alpn)
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", PORT), timeout=WAIT),
+                        server_hostname=server_name)
+    s.sendall(data)
+    got = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    return s.selected_alpn_protocol(), got

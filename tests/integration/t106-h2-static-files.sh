@@ -9,6 +9,7 @@
 # --http1.1 and a client offering no ALPN get HTTP/1.1, and --alpn
 # http/1.1 turns h2 off.  (h2spec is not packaged in Debian: not run.)
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/http-lib.sh"
 need_tool curl nghttp python3 sha256sum openssl
 
 curl --version | grep -q HTTP2 || skip "curl without HTTP/2"
@@ -77,20 +78,12 @@ grep -q '"GET /nope HTTP/2.0" 404 ' "$tmp/access.log" || fail "access log: no h2
 # Fallback: HTTP/1.1 by choice, and without ALPN at all.
 got=$(curl_srv --http1.1 -o /dev/null -w '%{http_version}' "$(url /a.txt)")
 [ "$got" = 1.1 ] || fail "curl --http1.1: HTTP/$got"
-PORT=$PORT CERT=$CERT timeout "$WAIT_SECS" python3 - <<'PYEOF' || fail "a client without ALPN was not served HTTP/1.1"
-import os, socket, ssl
-ctx = ssl.create_default_context(cafile=os.environ["CERT"])
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(os.environ["PORT"]))),
-                    server_hostname="localhost")
-assert s.selected_alpn_protocol() is None, s.selected_alpn_protocol()
-s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    data += b
-assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nhello\n"), data
+py <<'PYEOF' || fail "a client without ALPN was not served HTTP/1.1"
+from h2raw import *
+proto, data = tls_exchange("localhost", None,
+                           b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+check(proto is None, "no ALPN offered, %r selected" % proto)
+check(data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nhello\n"), repr(data))
 PYEOF
 stop_server_ok
 

@@ -82,21 +82,13 @@ expect_alpn app.test http/1.1,h2 h2
 
 # The upstream site passes the negotiated h2 to its backend.
 pyc <<'PYEOF' || fail "PROXY v2 ALPN TLV: see above"
-import json, os, socket, ssl, sys
-ctx = ssl.create_default_context(cafile=os.environ["CERT"])
-ctx.check_hostname = False
-ctx.set_alpn_protocols(["h2", "http/1.1"])
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(os.environ["PORT"]))),
-                    server_hostname="app.test")
-if s.selected_alpn_protocol() != "h2":
-    sys.exit("ALPN %r, want h2" % s.selected_alpn_protocol())
-s.sendall(b"GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    data += b
+import json, sys
+from h2raw import tls_exchange
+proto, data = tls_exchange("app.test", ["h2", "http/1.1"],
+                           b"GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n",
+                           verify_name=False)
+if proto != "h2":
+    sys.exit("ALPN %r, want h2" % proto)
 r = json.loads(data.split(b"\r\n\r\n", 1)[1])
 if r.get("alpn") != "h2" or r.get("authority") != "app.test":
     sys.exit("backend saw %r" % r)
