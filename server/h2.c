@@ -48,7 +48,6 @@
 #define H2_RESET_WINDOW     10          /* seconds */
 #define H2_MAX_OUTBOUND_ACK 100
 #define H2_MAX_SETTINGS     32
-#define H2_SETTINGS_ENTRY   6           /* bytes per SETTINGS entry */
 #define H2_METHOD_MAX       16
 
 const char *const h2_cut_names[H2_CUT_COUNT] = {
@@ -228,16 +227,25 @@ static int h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame,
 	    (st = nghttp2_session_get_stream_user_data(ng,
 	    frame->hd.stream_id)) == NULL || st->responded)
 		return 0;       /* trailers, or a stream already answered */
+	/* The target first: a long one is 414, as over HTTP/1.1. */
+	if (nlen > 0 && name[0] == ':' &&
+	    h2_pseudo(h, st, name, nlen, value, vlen) != 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	/* Fields as HTTP/1.1 header lines: :authority stands for Host. */
+	if (nlen == 0 || name[0] != ':' ||
+	    (nlen == 10 && memcmp(name, ":authority", 10) == 0))
+		st->nfields++;
 	st->list_size += nlen + vlen + 32;
 	if (st->list_size > h->srv->limits.max_header_size ||
-	    ++st->nfields > h->srv->limits.max_headers) {
-		if (st->refuse != 431)
+	    st->nfields > h->srv->limits.max_headers) {
+		if (st->refuse == 0) {
 			h2_count_cut(h, H2_CUT_HEADER_LIST);
-		st->refuse = 431;
+			st->refuse = 431;
+		}
 		return 0;
 	}
 	if (nlen > 0 && name[0] == ':')
-		return h2_pseudo(h, st, name, nlen, value, vlen);
+		return 0;
 	id = http_hdr_lookup((const char *)name, nlen);
 	if (id != HTTP_H_OTHER)
 		http_hval_line(&st->hdr[id], id, (const char *)value, vlen);
@@ -325,8 +333,11 @@ static int h2_submit(struct h2 *h, struct h2_stream *st)
 	return nghttp2_submit_response(h->ng, st->id, nv, n, body ? &prd : NULL);
 }
 
-/* A complete request head: decide and answer. */
-static int h2_request(struct h2 *h, struct h2_stream *st)
+/*
+ * A complete request head: decide and answer.  As over HTTP/1.1, a GET or
+ * HEAD with a body (HEADERS without END_STREAM) is 413, not read.
+ */
+static int h2_request(struct h2 *h, struct h2_stream *st, bool end_stream)
 {
 	struct http_request rq = {
 		.method = h2_method(st->method),
@@ -337,6 +348,9 @@ static int h2_request(struct h2 *h, struct h2_stream *st)
 		.bad_host = false,      /* :authority or Host, both optional */
 	};
 
+	if (st->refuse == 0 && !end_stream &&
+	    (rq.method == HTTP_GET || rq.method == HTTP_HEAD))
+		st->refuse = 413;
 	if (st->refuse != 0 || st->url == NULL) {
 		http_respond_error(st->refuse != 0 ? st->refuse : 400, &st->resp);
 	} else {
@@ -372,7 +386,8 @@ static int h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
 		    (st = nghttp2_session_get_stream_user_data(ng,
 		    frame->hd.stream_id)) == NULL || st->responded)
 			return 0;
-		return h2_request(h, st);
+		return h2_request(h, st,
+		    (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0);
 	case NGHTTP2_RST_STREAM:
 		h2_on_reset(h);
 		return 0;
@@ -387,9 +402,6 @@ static int h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd,
 	struct h2 *h = h2_from(data);
 
 	h->last_type = hd->type;
-	if (hd->type == NGHTTP2_SETTINGS &&
-	    hd->length / H2_SETTINGS_ENTRY > H2_MAX_SETTINGS)
-		h2_count_cut(h, H2_CUT_SETTINGS_FLOOD);
 	/* A new stream while as many are open as allowed: nghttp2 refuses it. */
 	if (hd->type == NGHTTP2_HEADERS &&
 	    hd->stream_id > nghttp2_session_get_last_proc_stream_id(ng) &&
@@ -405,6 +417,12 @@ static int h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame,
 
 	if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)
 		h->progress++;
+	/* nghttp2 ending the session itself: its reason is the debug data. */
+	if (frame->hd.type == NGHTTP2_GOAWAY &&
+	    frame->goaway.error_code != NGHTTP2_NO_ERROR)
+		h2_count_cut(h, frame->goaway.opaque_data_len >= 8 &&
+		    memcmp(frame->goaway.opaque_data, "SETTINGS", 8) == 0 ?
+		    H2_CUT_SETTINGS_FLOOD : H2_CUT_PROTOCOL);
 	return 0;
 }
 
