@@ -283,9 +283,14 @@ static enum conn_next conn_h2_wait(struct conn *c, enum conn_next next)
 	return next;
 }
 
-/* HTTP/2: write what the session has; with nothing to write, read. */
+/*
+ * HTTP/2: write what is buffered; then read what the client sent, if
+ * anything (between chunks too, so a RST_STREAM or GOAWAY is seen while a
+ * body streams); then take the session's next bytes, or wait.
+ */
 static enum conn_next conn_h2(struct conn *c)
 {
+	enum conn_next next;
 	ssize_t n;
 	int r;
 
@@ -299,6 +304,13 @@ static enum conn_next conn_h2(struct conn *c)
 		return NEXT_RUN;
 	}
 	c->out_off = c->out_len = 0;
+	ERR_clear_error();
+	r = SSL_read(c->ssl, c->in, (int)sizeof(c->in));
+	if (r > 0)
+		return h2_recv(c->h2, c->in, (size_t)r) == 0 ? NEXT_RUN :
+		    NEXT_CLOSE;
+	if ((next = conn_tls_next(c, r)) != NEXT_READ)
+		return conn_h2_wait(c, next);
 	if ((n = h2_send(c->h2, c->out, sizeof(c->out))) != 0) {
 		c->out_len = n > 0 ? (size_t)n : 0;
 		return n > 0 ? NEXT_RUN : NEXT_CLOSE;
@@ -307,11 +319,7 @@ static enum conn_next conn_h2(struct conn *c)
 		c->state = CONN_SHUTDOWN;
 		return NEXT_RUN;
 	}
-	ERR_clear_error();
-	r = SSL_read(c->ssl, c->in, (int)sizeof(c->in));
-	if (r <= 0)
-		return conn_h2_wait(c, conn_tls_next(c, r));
-	return h2_recv(c->h2, c->in, (size_t)r) == 0 ? NEXT_RUN : NEXT_CLOSE;
+	return conn_h2_wait(c, NEXT_READ);
 }
 
 static enum conn_next conn_handshake(struct conn *c)
