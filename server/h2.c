@@ -88,14 +88,25 @@ struct h2 {
 	bool cut;                       /* a cut already counted */
 };
 
+/*
+ * A refused stream counts each time (logged at debug: a client may send
+ * many); a connection's end counts once, and is logged.
+ */
 static void h2_count_cut(struct h2 *h, enum h2_cut why)
 {
-	if (h->cut && why != H2_CUT_MAX_STREAMS && why != H2_CUT_HEADER_LIST)
-		return;         /* one connection cut counts once */
-	if (why != H2_CUT_MAX_STREAMS && why != H2_CUT_HEADER_LIST)
-		h->cut = true;
+	bool stream = why == H2_CUT_MAX_STREAMS || why == H2_CUT_HEADER_LIST;
+
+	if (!stream && h->cut)
+		return;
 	h->srv->st.h2_cuts[why]++;
-	log_info("HTTP/2 from %s: cut (%s)", h->peer, h2_cut_names[why]);
+	if (stream) {
+		log_debug("HTTP/2 from %s: stream refused (%s)", h->peer,
+		    h2_cut_names[why]);
+		return;
+	}
+	h->cut = true;
+	log_info("HTTP/2 from %s: connection cut (%s)", h->peer,
+	    h2_cut_names[why]);
 }
 
 static struct h2 *h2_from(void *data)
