@@ -20,8 +20,8 @@ set -euo pipefail
 PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libssl-dev openssl libp11-dev libp11-kit-dev p11-kit
-	libev-dev libhttp-parser-dev libcmocka-dev softhsm2 opensc
-	curl ca-certificates gnutls-bin procps iproute2 python3 groff-base
+	libev-dev libhttp-parser-dev libnghttp2-dev libcmocka-dev softhsm2 opensc
+	curl nghttp2-client ca-certificates gnutls-bin procps iproute2 python3 groff-base
 	util-linux passwd
 	gdb  # gcore: the key custody test scans a core dump of the server
 )

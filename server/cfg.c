@@ -35,6 +35,7 @@ enum {
 	OPT_KEYD,
 	OPT_UPSTREAM,
 	OPT_PROXY_PROTOCOL,
+	OPT_ALPN,
 	OPT_COUNT,
 };
 
@@ -64,6 +65,7 @@ static const struct option cfg_options[] = {
 	{ "keyd",            required_argument, NULL, OPT_KEYD },
 	{ "upstream",        required_argument, NULL, OPT_UPSTREAM },
 	{ "proxy-protocol",  required_argument, NULL, OPT_PROXY_PROTOCOL },
+	{ "alpn",            required_argument, NULL, OPT_ALPN },
 	{ "help",            no_argument,       NULL, 'h' },
 	{ "version",         no_argument,       NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -92,6 +94,8 @@ static void cfg_usage(void)
 	    "                         instead of --root: pass each TLS connection's\n"
 	    "                         bytes to this backend\n"
 	    "  --proxy-protocol v2    with --upstream: send a PROXY v2 header first\n"
+	    "  --alpn LIST            ALPN protocols offered, in order: h2,http/1.1\n"
+	    "                         (default; http/1.1 with --upstream)\n"
 	    "  --max-connections N    concurrent connections (default 1024)\n"
 	    "  --workers N            event-loop threads (default: one per core)\n"
 	    "  --rsa-key-exchange     also offer TLS 1.2 RSA key exchange (needs a key\n"
@@ -116,7 +120,7 @@ static void cfg_usage(void)
 struct cli {
 	const char *file, *listen, *cert, *key, *pin_file, *module, *root;
 	const char *pid_file, *log_file, *admin, *access_log, *keyd;
-	const char *upstream, *proxy_protocol;
+	const char *upstream, *proxy_protocol, *alpn;
 	const char *max_conns, *pool_threads, *queue_max, *key_timeout;
 	const char *workers;
 	bool rsa_kx, weak, imported, daemon, test;
@@ -227,6 +231,7 @@ static int cfg_option(struct cli *cl, int opt, int argc, char **argv)
 	case OPT_KEYD: return cfg_once(cl, opt, &cl->keyd);
 	case OPT_UPSTREAM: return cfg_once(cl, opt, &cl->upstream);
 	case OPT_PROXY_PROTOCOL: return cfg_once(cl, opt, &cl->proxy_protocol);
+	case OPT_ALPN: return cfg_once(cl, opt, &cl->alpn);
 	case 'h': cfg_usage(); return 1;
 	case 'V': printf(LOG_PROGNAME " " PACKAGE_VERSION "\n"); return 1;
 	default: return cfg_bad_option(opt, argc, argv);
@@ -291,8 +296,19 @@ static int cfg_serves(const struct cli *cl)
 
 static int cfg_upstream(struct conf_site *s, const struct cli *cl)
 {
+	unsigned char wire[CONF_ALPN_WIRE_MAX];
 	char why[512];
+	size_t wlen;
 
+	if (cl->alpn != NULL) {
+		if (conf_parse_alpn(cl->alpn, wire, &wlen, why,
+		    sizeof(why)) == -1) {
+			log_error("--alpn %s", why);
+			return -1;
+		}
+		if ((s->alpn = strdup(cl->alpn)) == NULL)
+			return -1;
+	}
 	if (cl->upstream == NULL) {
 		s->root = strdup(cl->root);
 		return 0;
@@ -379,7 +395,7 @@ static int cfg_with_file(const struct cli *cl)
 		"max-connections", "workers", "rsa-key-exchange", "allow-weak-key",
 		"allow-imported-key",
 		"pool-threads", "queue-max", "key-timeout", "admin-listen",
-		"access-log", "log-file", "upstream", "proxy-protocol",
+		"access-log", "log-file", "upstream", "proxy-protocol", "alpn",
 	};
 	const struct option *o;
 	size_t i;

@@ -592,6 +592,77 @@ static int add_listen(struct ctx *x, struct conf_listen **list, size_t *n)
 	return 0;
 }
 
+/* ---- ALPN ---- */
+
+int conf_parse_alpn(const char *list, unsigned char *wire, size_t *wire_len,
+    char *why, size_t len)
+{
+	static const char *const known[] = { "h2", "http/1.1" };
+	const char *p = list, *e;
+	size_t o = 0, n, i, seen = 0;
+
+	for (;;) {
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		for (e = p; *e != '\0' && *e != ',' && *e != ' ' && *e != '\t'; e++)
+			;
+		n = (size_t)(e - p);
+		for (i = 0; i < 2; i++)
+			if (strlen(known[i]) == n && memcmp(p, known[i], n) == 0)
+				break;
+		if (i == 2) {
+			snprintf(why, len, "ALPN protocol '%.*s': want h2 or "
+			    "http/1.1", (int)n, p);
+			return -1;
+		}
+		if (seen & (1U << i)) {
+			snprintf(why, len, "ALPN protocol '%s' given twice",
+			    known[i]);
+			return -1;
+		}
+		seen |= 1U << i;
+		wire[o++] = (unsigned char)n;
+		memcpy(wire + o, p, n);
+		o += n;
+		p = e;
+	}
+	if (o == 0) {
+		snprintf(why, len, "empty ALPN list: want h2, http/1.1 or both");
+		return -1;
+	}
+	*wire_len = o;
+	return 0;
+}
+
+/* alpn h2,http/1.1; or alpn h2 http/1.1; */
+static int set_alpn(struct ctx *x, char **dst)
+{
+	unsigned char wire[CONF_ALPN_WIRE_MAX];
+	char list[256], why[256];
+	size_t o = 0, wlen;
+	int i;
+
+	if (want_args(x, 1, CONF_MAX_ARGS) == -1)
+		return -1;
+	for (i = 1; i < x->s->nargs; i++)
+		o += (size_t)snprintf(list + o, o < sizeof(list) ?
+		    sizeof(list) - o : 0, "%s%s", i > 1 ? "," : "",
+		    x->s->args[i]);
+	if (o >= sizeof(list)) {
+		bad(x, "ALPN list too long");
+		return -1;
+	}
+	if (conf_parse_alpn(list, wire, &wlen, why, sizeof(why)) == -1) {
+		bad(x, "%s", why);
+		return -1;
+	}
+	free(*dst);
+	*dst = strdup(list);
+	return *dst != NULL ? 0 : -1;
+}
+
 /* ---- upstream ---- */
 
 int conf_parse_upstream(struct conf_upstream *u, const char *spec, char *why,
@@ -741,6 +812,10 @@ static int d_hdr_size(struct ctx *x, void *o)
 { return set_size(x, 256, 1024 * 1024, &C(x)->max_header_size); }
 static int d_max_headers(struct ctx *x, void *o)
 { return set_count(x, 1, 10000, &C(x)->max_headers); }
+static int d_alpn(struct ctx *x, void *o)
+{ return set_alpn(x, &C(x)->alpn); }
+static int d_h2_streams(struct ctx *x, void *o)
+{ return set_count(x, 1, 10000, &C(x)->h2_max_streams); }
 static int d_pool_threads(struct ctx *x, void *o)
 { return set_count(x, 1, 1024, &C(x)->pool_threads); }
 static int d_queue_max(struct ctx *x, void *o)
@@ -881,6 +956,8 @@ static int s_proxy_protocol(struct ctx *x, void *o)
 	}
 	return 0;
 }
+static int s_alpn(struct ctx *x, void *o)
+{ return set_alpn(x, &((struct conf_site *)o)->alpn); }
 static int s_rsa_kx(struct ctx *x, void *o)
 { return set_bool(x, &((struct conf_site *)o)->rsa_kx); }
 
@@ -940,6 +1017,7 @@ static const struct directive site_dirs[] = {
 	{ "root", s_root, false, false },
 	{ "upstream", s_upstream, false, false },
 	{ "proxy-protocol", s_proxy_protocol, false, false },
+	{ "alpn", s_alpn, false, false },
 	{ "key", s_key, true, false },
 	{ "rsa-key-exchange", s_rsa_kx, false, false },
 	{ NULL, NULL, false, false },
@@ -1059,6 +1137,8 @@ static const struct directive top_dirs[] = {
 	{ "max-request-line", d_req_line, false, false },
 	{ "max-header-size", d_hdr_size, false, false },
 	{ "max-headers", d_max_headers, false, false },
+	{ "alpn", d_alpn, false, false },
+	{ "h2-max-streams", d_h2_streams, false, false },
 	{ "pool-threads", d_pool_threads, false, false },
 	{ "queue-max", d_queue_max, false, false },
 	{ "key-timeout", d_key_timeout, false, false },
@@ -1280,6 +1360,7 @@ void conf_defaults(struct conf *c)
 	c->max_request_line = 8192;
 	c->max_header_size = 16384;
 	c->max_headers = 100;
+	c->h2_max_streams = 100;
 }
 
 void conf_free(struct conf *c)
@@ -1306,6 +1387,7 @@ void conf_free(struct conf *c)
 			free(s->names[j]);
 		free(s->names);
 		free(s->root);
+		free(s->alpn);
 		conf_upstream_free(&s->upstream);
 		for (j = 0; j < s->nkeys; j++) {
 			size_t r;
@@ -1326,6 +1408,7 @@ void conf_free(struct conf *c)
 	free(c->access_log);
 	free(c->error_log);
 	free(c->ticket_key_file);
+	free(c->alpn);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -82,6 +82,7 @@ struct conf_site {
 	struct conf_upstream upstream;  /* ... or a backend (spec non-NULL) */
 	bool proxy_v2;          /* proxy-protocol v2: a header first */
 	int proxy_line;
+	char *alpn;             /* ALPN offered, "h2,http/1.1"; NULL: default */
 	struct conf_key keys[CONF_SITE_KEYS];
 	size_t nkeys;
 	bool rsa_kx;
@@ -119,6 +120,8 @@ struct conf {
 	double upstream_connect_timeout;
 	size_t max_request_line, max_header_size;
 	unsigned max_headers;
+	char *alpn;             /* every site's default ALPN list, or NULL */
+	unsigned h2_max_streams;
 	unsigned pool_threads, queue_max, key_timeout_ms;
 
 	/* command line only */
@@ -172,6 +175,19 @@ int conf_split_listen(struct conf_listen *l, const char *spec);
 int conf_parse_upstream(struct conf_upstream *u, const char *spec, char *why,
     size_t len);
 void conf_upstream_free(struct conf_upstream *u);
+
+/* ALPN lists: what a site offers when neither it nor the top level says. */
+#define CONF_ALPN_FILES    "h2,http/1.1"
+#define CONF_ALPN_UPSTREAM "http/1.1"
+#define CONF_ALPN_WIRE_MAX 16   /* "\x02h2\x08http/1.1" and room */
+
+/*
+ * An ALPN list, "h2,http/1.1" (comma- or space-separated, in the server's
+ * order of preference), to its wire form (RFC 7301 3.1).  Only h2 and
+ * http/1.1, each once.  0, or -1 with the reason in why.
+ */
+int conf_parse_alpn(const char *list, unsigned char *wire, size_t *wire_len,
+    char *why, size_t len);
 
 /* The token block a key URI belongs to, or NULL (an implicit token). */
 struct conf_token *conf_token_for(const struct conf *c, const char *uri);

@@ -3,6 +3,7 @@
  *
  *   HANDSHAKE -> READ <-> WRITE -> SHUTDOWN -> LINGER -> freed
  *            \-> PROXY -> freed        (a site with an upstream, proxy.c)
+ *            \-> H2 -> SHUTDOWN        (ALPN h2: the session in h2.c)
  *
  * conn_drive() runs steps until one has to wait; each step returns what it
  * waits for (socket readable/writable, or the async fds of a paused key
@@ -31,6 +32,7 @@
 
 #include "accesslog.h"
 #include "conn.h"
+#include "h2.h"
 #include "hk.h"
 #include "http.h"
 #include "log.h"
@@ -52,6 +54,7 @@ enum conn_state {
 	CONN_SHUTDOWN,          /* sending close_notify */
 	CONN_LINGER,            /* draining the peer after our FIN */
 	CONN_PROXY,             /* passed to the site's backend (c->px) */
+	CONN_H2,                /* HTTP/2 frames both ways (c->h2) */
 };
 
 /* What a step wants next. */
@@ -90,6 +93,9 @@ struct conn {
 	ev_io async_io[CONN_MAX_ASYNC_FDS];
 	size_t n_async;
 	struct proxy *px;       /* CONN_PROXY: the backend side */
+	struct h2 *h2;          /* CONN_H2: the session */
+	unsigned long long h2_mark;     /* its progress when the timer was set */
+	bool h2_busy;                   /* streams were open then */
 	struct http_session http;
 	struct http_response resp;
 	/*
@@ -189,6 +195,7 @@ static void conn_free(struct conn *c)
 	if (c->state == CONN_WRITE)
 		conn_log(c);    /* cut short: what was sent */
 	proxy_free(c->px);
+	h2_free(c->h2);
 	ev_io_stop(s->ev, &c->io);
 	ev_timer_stop(s->ev, &c->timer);
 	conn_async_stop(c);
@@ -255,6 +262,98 @@ static enum conn_next conn_tls_next(struct conn *c, int ret)
 	}
 }
 
+static bool conn_alpn_h2(const struct conn *c)
+{
+	const unsigned char *p;
+	unsigned len;
+
+	SSL_get0_alpn_selected(c->ssl, &p, &len);
+	return len == 2 && memcmp(p, "h2", 2) == 0;
+}
+
+static enum conn_next conn_h2_start(struct conn *c)
+{
+	if ((c->h2 = h2_new(c->srv, c->ssl, c->peer)) == NULL) {
+		log_error("connection: out of memory");
+		return NEXT_CLOSE;
+	}
+	c->state = CONN_H2;
+	c->h2_busy = false;
+	c->h2_mark = 0;
+	conn_timeout(c, c->srv->timeouts.idle);
+	return NEXT_RUN;
+}
+
+/*
+ * Before an HTTP/2 wait: the idle timeout with no stream open, the send
+ * timeout with one, restarted only when a stream opens or a HEADERS or
+ * DATA frame goes out (so PINGs and a window kept at 0 do not hold it).
+ */
+static enum conn_next conn_h2_wait(struct conn *c, enum conn_next next)
+{
+	bool busy = h2_streams(c->h2) > 0 || c->out_off < c->out_len;
+	unsigned long long mark = h2_progress(c->h2);
+
+	if ((next == NEXT_READ || next == NEXT_WRITE) &&
+	    (busy != c->h2_busy || mark != c->h2_mark)) {
+		c->h2_busy = busy;
+		c->h2_mark = mark;
+		conn_timeout(c, busy ? c->srv->timeouts.send :
+		    c->srv->timeouts.idle);
+	}
+	return next;
+}
+
+/*
+ * HTTP/2: write what is buffered; then read what the client sent, if
+ * anything (between chunks too, so a RST_STREAM or GOAWAY is seen while a
+ * body streams); then take the session's next bytes, or wait.
+ */
+static enum conn_next conn_h2(struct conn *c)
+{
+	enum conn_next next;
+	ssize_t n;
+	int r;
+
+	if (c->out_off < c->out_len) {
+		ERR_clear_error();
+		r = SSL_write(c->ssl, c->out + c->out_off,
+		    (int)(c->out_len - c->out_off));
+		if (r <= 0)
+			return conn_h2_wait(c, conn_tls_next(c, r));
+		c->out_off += (size_t)r;
+		return NEXT_RUN;
+	}
+	c->out_off = c->out_len = 0;
+	/* Both buffers only while in use, as for HTTP/1.1. */
+	if (conn_buf_get(&c->in) == -1) {
+		log_error("connection: out of memory");
+		return NEXT_CLOSE;
+	}
+	ERR_clear_error();
+	r = SSL_read(c->ssl, c->in, CONN_BUF);
+	if (r > 0)
+		return h2_recv(c->h2, c->in, (size_t)r) == 0 ? NEXT_RUN :
+		    NEXT_CLOSE;
+	conn_buf_put(&c->in);
+	if ((next = conn_tls_next(c, r)) != NEXT_READ)
+		return conn_h2_wait(c, next);
+	if (conn_buf_get(&c->out) == -1) {
+		log_error("connection: out of memory");
+		return NEXT_CLOSE;
+	}
+	if ((n = h2_send(c->h2, c->out, CONN_BUF)) != 0) {
+		c->out_len = n > 0 ? (size_t)n : 0;
+		return n > 0 ? NEXT_RUN : NEXT_CLOSE;
+	}
+	conn_buf_put(&c->out);
+	if (h2_done(c->h2)) {
+		c->state = CONN_SHUTDOWN;
+		return NEXT_RUN;
+	}
+	return conn_h2_wait(c, NEXT_READ);
+}
+
 static enum conn_next conn_handshake(struct conn *c)
 {
 	int ret;
@@ -288,6 +387,8 @@ static enum conn_next conn_handshake(struct conn *c)
 		c->state = CONN_PROXY;
 		return NEXT_PROXY;
 	}
+	if (conn_alpn_h2(c))
+		return conn_h2_start(c);
 	c->state = CONN_READ;
 	conn_timeout(c, c->srv->timeouts.idle);
 	return NEXT_RUN;
@@ -520,6 +621,7 @@ static enum conn_next conn_step(struct conn *c)
 	case CONN_SHUTDOWN:  return conn_shutdown(c);
 	case CONN_LINGER:    return conn_linger(c);
 	case CONN_PROXY:     return NEXT_PROXY;
+	case CONN_H2:        return conn_h2(c);
 	}
 	return NEXT_CLOSE;
 }
@@ -663,7 +765,11 @@ static void conn_io_cb(struct ev_loop *ev, ev_io *w, int revents)
 
 static void conn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents)
 {
-	conn_close(conn_from(w->data));
+	struct conn *c = conn_from(w->data);
+
+	if (c->state == CONN_H2)
+		h2_timed_out(c->h2);
+	conn_close(c);
 }
 
 static void conn_link(struct server *s, struct conn *c)
@@ -761,6 +867,8 @@ static bool conn_idle(const struct conn *c)
 		return false;
 	if (c->state == CONN_HANDSHAKE)
 		return true;
+	if (c->state == CONN_H2)
+		return h2_streams(c->h2) == 0 && c->out_off == c->out_len;
 	return c->state == CONN_READ && c->in_len == 0 && http_idle(&c->http);
 }
 
@@ -800,6 +908,9 @@ void conn_stop_all(struct server *s)
 		c->closing = true;
 		if (c->state == CONN_HANDSHAKE && conn_idle(c)) {
 			conn_close(c);
+		} else if (c->state == CONN_H2) {
+			h2_stop(c->h2);         /* GOAWAY; open streams finish */
+			conn_drive(c);
 		} else if (conn_idle(c)) {
 			c->state = CONN_SHUTDOWN;
 			conn_drive(c);

@@ -101,16 +101,9 @@ static const struct {
 
 static enum http_hdr http_hdr_id(const struct http_session *hs)
 {
-	size_t i;
-
 	if (hs->field_len > sizeof(hs->field))
 		return HTTP_H_OTHER;    /* longer than any name used here */
-	for (i = 0; i < sizeof(http_hdr_names) / sizeof(http_hdr_names[0]); i++)
-		if (strlen(http_hdr_names[i].name) == hs->field_len &&
-		    strncasecmp(hs->field, http_hdr_names[i].name,
-		    hs->field_len) == 0)
-			return http_hdr_names[i].id;
-	return HTTP_H_OTHER;
+	return http_hdr_lookup(hs->field, hs->field_len);
 }
 
 /* RFC 9110 5.6.2 tchar: http-parser lets spaces into names, RFC 9112 5.1 does not. */
@@ -170,9 +163,7 @@ static void http_value_start(struct http_session *hs)
 	if (hs->cur == HTTP_H_OTHER)
 		return;
 	h = &hs->hdr[hs->cur];
-	/* If-None-Match is a list: several lines mean one joined list. */
-	if (h->lines++ > 0 && hs->cur == HTTP_H_IF_NONE_MATCH)
-		http_hval_add(h, ", ", 2);
+	http_hval_line(h, hs->cur, "", 0);     /* the value follows in pieces */
 }
 
 static int http_on_header_value(http_parser *p, const char *at, size_t len)
@@ -584,14 +575,14 @@ struct http_target {
 };
 
 /* Decode and check the request target; the path goes to path[]. */
-static int http_target(const struct http_session *hs, char *path, size_t size,
+static int http_target(const struct http_request *rq, char *path, size_t size,
     struct http_target *t, int *status)
 {
 	struct http_parser_url u;
 	int n = 0;
 
 	http_parser_url_init(&u);
-	if (http_parser_parse_url(hs->url, hs->url_len, 0, &u) != 0) {
+	if (http_parser_parse_url(rq->url, rq->url_len, 0, &u) != 0) {
 		*status = 400;
 		return -1;
 	}
@@ -599,13 +590,13 @@ static int http_target(const struct http_session *hs, char *path, size_t size,
 		t->path = "/";  /* absolute-form without a path */
 		t->path_len = 1;
 	} else {
-		t->path = hs->url + u.field_data[UF_PATH].off;
+		t->path = rq->url + u.field_data[UF_PATH].off;
 		t->path_len = u.field_data[UF_PATH].len;
 	}
 	t->query = NULL;
 	t->query_len = 0;
 	if (u.field_set & (1 << UF_QUERY)) {
-		t->query = hs->url + u.field_data[UF_QUERY].off;
+		t->query = rq->url + u.field_data[UF_QUERY].off;
 		t->query_len = u.field_data[UF_QUERY].len;
 	}
 	/* The query only matters to a redirect; the fragment never. */
@@ -732,7 +723,97 @@ static bool http_parse_date(const char *s, time_t *t)
 	return false;
 }
 
-/* Append to the head; a head that does not fit is marked full (head_len). */
+/* Add a header field; a value that does not fit marks the response full. */
+static void http_field(struct http_response *r, const char *name,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void http_field(struct http_response *r, const char *name,
+    const char *fmt, ...)
+{
+	size_t room = sizeof(r->vals) - r->vals_len;
+	va_list ap;
+	int n;
+
+	if (r->full || r->nfields == HTTP_FIELDS_MAX || room == 0) {
+		r->full = true;
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(r->vals + r->vals_len, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room) {
+		r->full = true;
+		return;
+	}
+	r->fields[r->nfields].name = name;
+	r->fields[r->nfields].off = r->vals_len;
+	r->fields[r->nfields].len = (size_t)n;
+	r->nfields++;
+	r->vals_len += (size_t)n + 1;
+}
+
+static void http_begin(struct http_response *r, int status)
+{
+	char date[64];
+
+	http_date(time(NULL), date, sizeof(date));
+	r->status = status;
+	r->nfields = 0;
+	r->vals_len = 0;
+	r->full = false;
+	r->page_len = 0;
+	http_field(r, "Server", "hsmtls");
+	http_field(r, "Date", "%s", date);
+}
+
+static void http_error_page(struct http_response *r, int status, bool head_only,
+    const char *xname, const char *xval);
+
+/* The fields are complete; false if they did not fit and became a 500. */
+static bool http_end(struct http_response *r)
+{
+	if (!r->full)
+		return true;
+	if (r->body_fd != -1)
+		close(r->body_fd);
+	r->body_fd = -1;
+	r->body_len = 0;
+	r->keep_alive = false;
+	http_error_page(r, 500, false, NULL, NULL);
+	return false;
+}
+
+/* A short text/plain page; xname (may be NULL) is one more field. */
+static void http_error_page(struct http_response *r, int status, bool head_only,
+    const char *xname, const char *xval)
+{
+	int n;
+
+	http_begin(r, status);
+	n = snprintf(r->page, sizeof(r->page), "%d %s\n", status,
+	    http_reason(status));
+	http_field(r, "Content-Type", "text/plain; charset=utf-8");
+	http_field(r, "Content-Length", "%d", n);
+	if (xname != NULL)
+		http_field(r, xname, "%s", xval);
+	if (http_end(r) && !head_only)
+		r->page_len = (size_t)n;
+}
+
+static void http_response_init(struct http_response *r, bool keep_alive)
+{
+	r->status = 0;
+	r->nfields = 0;
+	r->vals_len = 0;
+	r->full = false;
+	r->page_len = 0;
+	r->head_len = 0;
+	r->body_fd = -1;
+	r->body_off = 0;
+	r->body_len = 0;
+	r->keep_alive = keep_alive;
+}
+
+/* Append to the HTTP/1.1 head; a head that does not fit is marked full. */
 static void http_add(struct http_response *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void http_add(struct http_response *r, const char *fmt, ...)
@@ -750,78 +831,57 @@ static void http_add(struct http_response *r, const char *fmt, ...)
 	    r->head_len + (size_t)n;
 }
 
-static void http_begin(struct http_response *r, int status)
+/*
+ * HTTP/1.1 serialization: status line, the fields, Connection, and a
+ * generated page when it fits.  A head over HTTP_HEAD_MAX becomes a 500
+ * (which fits).
+ */
+static void http_serialize(struct http_response *r)
 {
-	char date[64];
+	size_t i;
 
-	http_date(time(NULL), date, sizeof(date));
 	r->head_len = 0;
-	http_add(r, "HTTP/1.1 %d %s\r\nServer: hsmtls\r\nDate: %s\r\n",
-	    status, http_reason(status), date);
-}
-
-static void http_error_page(struct http_response *r, int status, bool head_only,
-    const char *extra);
-
-/* End the head; false if it did not fit and became a 500 (which fits). */
-static bool http_end(struct http_response *r)
-{
+	http_add(r, "HTTP/1.1 %d %s\r\n", r->status, http_reason(r->status));
+	for (i = 0; i < r->nfields; i++)
+		http_add(r, "%s: %s\r\n", r->fields[i].name,
+		    r->vals + r->fields[i].off);
 	http_add(r, "Connection: %s\r\n\r\n", r->keep_alive ? "keep-alive" :
 	    "close");
-	if (r->head_len < sizeof(r->head))
-		return true;
-	if (r->body_fd != -1)
-		close(r->body_fd);
-	r->body_fd = -1;
-	r->body_len = 0;
-	r->keep_alive = false;
-	http_error_page(r, 500, false, "");
-	return false;
-}
-
-/* A short text/plain page carried in the head buffer; extra is header lines. */
-static void http_error_page(struct http_response *r, int status, bool head_only,
-    const char *extra)
-{
-	char body[64];
-	int n;
-
-	n = snprintf(body, sizeof(body), "%d %s\n", status, http_reason(status));
-	http_begin(r, status);
-	http_add(r, "Content-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: %d\r\n%s", n, extra);
-	if (http_end(r) && !head_only &&
-	    r->head_len + (size_t)n < sizeof(r->head)) {
-		memcpy(r->head + r->head_len, body, (size_t)n);
-		r->head_len += (size_t)n;
+	if (r->head_len >= sizeof(r->head)) {
+		r->full = true;
+		http_end(r);
+		http_serialize(r);
+		return;
 	}
-}
-
-static void http_response_init(struct http_response *r, bool keep_alive)
-{
-	r->head_len = 0;
-	r->body_fd = -1;
-	r->body_len = 0;
-	r->keep_alive = keep_alive;
+	if (r->page_len > 0 && r->head_len + r->page_len < sizeof(r->head)) {
+		memcpy(r->head + r->head_len, r->page, r->page_len);
+		r->head_len += r->page_len;
+	}
 }
 
 void http_respond_error(int status, struct http_response *r)
 {
 	http_response_init(r, false);
-	http_error_page(r, status, false, "");
+	http_error_page(r, status, false, NULL, NULL);
+	http_serialize(r);
+}
+
+const char *http_field_value(const struct http_response *r, size_t i)
+{
+	return i < r->nfields ? r->vals + r->fields[i].off : NULL;
 }
 
 /* A captured header usable as one value: present, one line, not cut off. */
-static const char *http_single(const struct http_session *hs, enum http_hdr id)
+static const char *http_single(const struct http_hval *hdr, enum http_hdr id)
 {
-	const struct http_hval *h = &hs->hdr[id];
+	const struct http_hval *h = &hdr[id];
 
 	return h->lines == 1 && !h->overflow ? h->buf : NULL;
 }
 
 const char *http_header(const struct http_session *hs, enum http_hdr id)
 {
-	return id < HTTP_H_COUNT ? http_single(hs, id) : NULL;
+	return id < HTTP_H_COUNT ? http_single(hs->hdr, id) : NULL;
 }
 
 /* Strong validator from the inode, size and modification time (ns). */
@@ -861,16 +921,16 @@ static bool http_none_match(const char *v, const char *etag)
 }
 
 /* Conditional GET/HEAD (RFC 9110 13.2.2 order): true for 304. */
-static bool http_not_modified(const struct http_session *hs,
+static bool http_not_modified(const struct http_hval *hdr,
     const struct stat *st, const char *etag)
 {
-	const struct http_hval *inm = &hs->hdr[HTTP_H_IF_NONE_MATCH];
+	const struct http_hval *inm = &hdr[HTTP_H_IF_NONE_MATCH];
 	const char *v;
 	time_t t;
 
 	if (inm->lines > 0)     /* then If-Modified-Since is ignored */
 		return !inm->overflow && http_none_match(inm->buf, etag);
-	if ((v = http_single(hs, HTTP_H_IF_MODIFIED_SINCE)) == NULL ||
+	if ((v = http_single(hdr, HTTP_H_IF_MODIFIED_SINCE)) == NULL ||
 	    !http_parse_date(v, &t))
 		return false;
 	return t >= st->st_mtim.tv_sec;
@@ -881,15 +941,15 @@ static bool http_not_modified(const struct http_session *hs,
  * one never does), a date must equal Last-Modified.  Without If-Range the
  * range applies.
  */
-static bool http_if_range(const struct http_session *hs, const struct stat *st,
+static bool http_if_range(const struct http_hval *hdr, const struct stat *st,
     const char *etag)
 {
 	const char *v;
 	time_t t;
 
-	if (hs->hdr[HTTP_H_IF_RANGE].lines == 0)
+	if (hdr[HTTP_H_IF_RANGE].lines == 0)
 		return true;
-	if ((v = http_single(hs, HTTP_H_IF_RANGE)) == NULL)
+	if ((v = http_single(hdr, HTTP_H_IF_RANGE)) == NULL)
 		return false;
 	if (v[0] == '"')
 		return strcmp(v, etag) == 0;
@@ -992,20 +1052,21 @@ static void http_validators(struct http_response *r, const struct stat *st,
 	char modified[64];
 
 	http_date(st->st_mtim.tv_sec, modified, sizeof(modified));
-	http_add(r, "Last-Modified: %s\r\nETag: %s\r\n", modified, etag);
+	http_field(r, "Last-Modified", "%s", modified);
+	http_field(r, "ETag", "%s", etag);
 }
 
-static void http_file_response(const struct http_session *hs,
+static void http_file_response(const struct http_hval *hdr,
     struct http_response *r, int fd, const struct stat *st, const char *path,
     bool head_only)
 {
-	char etag[96], extra[96];
+	char etag[96], extra[64];
 	off_t first = 0, last = st->st_size - 1;
 	enum http_range range = HTTP_RANGE_WHOLE;
 	const char *v;
 
 	http_etag(st, etag, sizeof(etag));
-	if (http_not_modified(hs, st, etag)) {
+	if (http_not_modified(hdr, st, etag)) {
 		close(fd);
 		http_begin(r, 304);
 		http_validators(r, st, etag);
@@ -1013,34 +1074,35 @@ static void http_file_response(const struct http_session *hs,
 		return;
 	}
 	/* Range is defined for GET only (RFC 9110 14.2). */
-	if (!head_only && (v = http_single(hs, HTTP_H_RANGE)) != NULL &&
-	    http_if_range(hs, st, etag))
+	if (!head_only && (v = http_single(hdr, HTTP_H_RANGE)) != NULL &&
+	    http_if_range(hdr, st, etag))
 		range = http_range(v, st->st_size, &first, &last);
 	if (range == HTTP_RANGE_UNSAT) {
 		close(fd);
-		snprintf(extra, sizeof(extra), "Content-Range: bytes */%lld\r\n",
+		snprintf(extra, sizeof(extra), "bytes */%lld",
 		    (long long)st->st_size);
-		http_error_page(r, 416, false, extra);
+		http_error_page(r, 416, false, "Content-Range", extra);
 		return;
 	}
 	if (range == HTTP_RANGE_PART &&
 	    lseek(fd, first, SEEK_SET) == (off_t)-1) {
 		close(fd);
-		http_error_page(r, 500, head_only, "");
+		http_error_page(r, 500, head_only, NULL, NULL);
 		return;
 	}
 	http_begin(r, range == HTTP_RANGE_PART ? 206 : 200);
-	http_add(r, "Content-Type: %s\r\nContent-Length: %lld\r\n",
-	    http_content_type(path), (long long)(last - first + 1));
+	http_field(r, "Content-Type", "%s", http_content_type(path));
+	http_field(r, "Content-Length", "%lld", (long long)(last - first + 1));
 	if (range == HTTP_RANGE_PART)
-		http_add(r, "Content-Range: bytes %lld-%lld/%lld\r\n",
+		http_field(r, "Content-Range", "bytes %lld-%lld/%lld",
 		    (long long)first, (long long)last, (long long)st->st_size);
-	http_add(r, "Accept-Ranges: bytes\r\n");
+	http_field(r, "Accept-Ranges", "bytes");
 	http_validators(r, st, etag);
 	if (head_only || last < first) {
 		close(fd);
 	} else {
 		r->body_fd = fd;
+		r->body_off = first;
 		r->body_len = last - first + 1;
 	}
 	http_end(r);
@@ -1055,7 +1117,7 @@ static void http_file_response(const struct http_session *hs,
 static void http_redirect(struct http_response *r, const struct http_target *t,
     bool head_only)
 {
-	char loc[HTTP_HEAD_MAX / 2], line[HTTP_HEAD_MAX / 2 + 32];
+	char loc[HTTP_HEAD_MAX / 2];
 	size_t i, o = 0, skip = 0;
 	unsigned char c;
 	const char *src;
@@ -1074,7 +1136,7 @@ static void http_redirect(struct http_response *r, const struct http_target *t,
 		}
 		for (i = 0; i < len; i++) {
 			if (o + 5 >= sizeof(loc)) {
-				http_error_page(r, 414, head_only, "");
+				http_error_page(r, 414, head_only, NULL, NULL);
 				return;
 			}
 			c = (unsigned char)src[i];
@@ -1087,8 +1149,7 @@ static void http_redirect(struct http_response *r, const struct http_target *t,
 			loc[o++] = '/';
 	}
 	loc[o] = '\0';
-	snprintf(line, sizeof(line), "Location: %s\r\n", loc);
-	http_error_page(r, 301, head_only, line);
+	http_error_page(r, 301, head_only, "Location", loc);
 }
 
 /* A generated body, handed over as a memory file like any other file. */
@@ -1103,12 +1164,13 @@ static void http_generated(const struct http_site *site,
 	    write(fd, body, (size_t)n) != n || lseek(fd, 0, SEEK_SET) != 0) {
 		if (fd != -1)
 			close(fd);
-		http_error_page(r, 500, head_only, "");
+		http_error_page(r, 500, head_only, NULL, NULL);
 		return;
 	}
 	http_begin(r, 200);
-	http_add(r, "Content-Type: text/plain; version=0.0.4\r\n"
-	    "Content-Length: %d\r\nCache-Control: no-store\r\n", n);
+	http_field(r, "Content-Type", "text/plain; version=0.0.4");
+	http_field(r, "Content-Length", "%d", n);
+	http_field(r, "Cache-Control", "no-store");
 	if (head_only || n == 0) {
 		close(fd);
 	} else {
@@ -1118,32 +1180,29 @@ static void http_generated(const struct http_site *site,
 	http_end(r);
 }
 
-void http_respond(const struct http_site *site, const struct http_session *hs,
-    bool closing, struct http_response *r)
+void http_decide(const struct http_site *site, const struct http_request *rq,
+    struct http_response *r)
 {
 	char path[HTTP_PATH_MAX], rel[HTTP_REL_MAX];
 	struct http_target t;
 	struct stat st;
 	int fd, status = 0;
-	bool head_only = hs->parser.method == HTTP_HEAD;
+	bool head_only = rq->method == HTTP_HEAD;
 
-	/* After CONNECT or Upgrade the peer's next bytes are not HTTP/1.1. */
-	http_response_init(r, !closing && !hs->parser.upgrade &&
-	    http_should_keep_alive(&hs->parser));
-	if (hs->hdr[HTTP_H_HOST].lines > 1 || (hs->hdr[HTTP_H_HOST].lines == 0 &&
-	    hs->parser.http_major == 1 && hs->parser.http_minor >= 1)) {
-		r->keep_alive = false;  /* RFC 9112 3.2: Host required, once */
-		http_error_page(r, 400, false, "");
+	http_response_init(r, rq->keep_alive);
+	if (rq->bad_host) {
+		r->keep_alive = false;
+		http_error_page(r, 400, false, NULL, NULL);
 		return;
 	}
-	if (hs->parser.method != HTTP_GET && !head_only) {
-		http_error_page(r, 405, false, "Allow: GET, HEAD\r\n");
+	if (rq->method != HTTP_GET && !head_only) {
+		http_error_page(r, 405, false, "Allow", "GET, HEAD");
 		return;
 	}
-	if (http_target(hs, path, sizeof(path), &t, &status) == -1) {
+	if (http_target(rq, path, sizeof(path), &t, &status) == -1) {
 		if (status == 400)
 			r->keep_alive = false;
-		http_error_page(r, status, head_only, "");
+		http_error_page(r, status, head_only, NULL, NULL);
 		return;
 	}
 	if (site->metrics_path != NULL && strcmp(path, site->metrics_path) == 0) {
@@ -1154,10 +1213,31 @@ void http_respond(const struct http_site *site, const struct http_session *hs,
 		if (status == 301)
 			http_redirect(r, &t, head_only);
 		else
-			http_error_page(r, status, head_only, "");
+			http_error_page(r, status, head_only, NULL, NULL);
 		return;
 	}
-	http_file_response(hs, r, fd, &st, rel, head_only);
+	http_file_response(rq->hdr, r, fd, &st, rel, head_only);
+}
+
+void http_respond(const struct http_site *site, const struct http_session *hs,
+    bool closing, struct http_response *r)
+{
+	const struct http_hval *host = &hs->hdr[HTTP_H_HOST];
+	struct http_request rq = {
+		.method = (int)hs->parser.method,
+		.url = hs->url,
+		.url_len = hs->url_len,
+		.hdr = hs->hdr,
+		/* After CONNECT or Upgrade the peer's next bytes are not HTTP/1.1. */
+		.keep_alive = !closing && !hs->parser.upgrade &&
+		    http_should_keep_alive(&hs->parser),
+		/* RFC 9112 3.2: Host required, once */
+		.bad_host = host->lines > 1 || (host->lines == 0 &&
+		    hs->parser.http_major == 1 && hs->parser.http_minor >= 1),
+	};
+
+	http_decide(site, &rq, r);
+	http_serialize(r);
 }
 
 void http_response_clear(struct http_response *r)
@@ -1167,4 +1247,25 @@ void http_response_clear(struct http_response *r)
 	r->body_fd = -1;
 	r->body_len = 0;
 	r->head_len = 0;
+	r->page_len = 0;
+}
+
+enum http_hdr http_hdr_lookup(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(http_hdr_names) / sizeof(http_hdr_names[0]); i++)
+		if (strlen(http_hdr_names[i].name) == len &&
+		    strncasecmp(name, http_hdr_names[i].name, len) == 0)
+			return http_hdr_names[i].id;
+	return HTTP_H_OTHER;
+}
+
+void http_hval_line(struct http_hval *h, enum http_hdr id, const char *v,
+    size_t len)
+{
+	/* If-None-Match is a list: several lines mean one joined list. */
+	if (h->lines++ > 0 && id == HTTP_H_IF_NONE_MATCH)
+		http_hval_add(h, ", ", 2);
+	http_hval_add(h, v, len);
 }

@@ -1,5 +1,6 @@
 /*
- * http.h - HTTP/1.1 request parsing (http-parser) and static file responses.
+ * http.h - HTTP/1.1 request parsing (http-parser) and static file responses
+ * (http_decide(), shared with HTTP/2 in h2.c).
  *
  * No sockets and no TLS here: the connection feeds received bytes in and
  * sends the response head and body out.  One request is handled at a time;
@@ -99,12 +100,48 @@ enum http_feed {
 	HTTP_FEED_BAD,          /* malformed: respond with *status and close */
 };
 
+/* One response header field: name in its HTTP/1.1 case, value in vals[]. */
+struct http_field {
+	const char *name;
+	size_t off, len;
+};
+
+#define HTTP_FIELDS_MAX 12
+
+/*
+ * A request as the response logic sees it, read by HTTP/1.1 (http-parser)
+ * or HTTP/2 (h2.c) alike.
+ */
+struct http_request {
+	int method;                     /* enum http_method */
+	const char *url;                /* the target: origin- or absolute-form */
+	size_t url_len;
+	const struct http_hval *hdr;    /* HTTP_H_COUNT captured headers */
+	bool keep_alive;                /* HTTP/1.1: the connection may stay */
+	bool bad_host;                  /* HTTP/1.1: Host missing or repeated */
+};
+
+/*
+ * What to answer (http_decide()), independent of the protocol: status,
+ * header fields, and a body from a file (body_fd from body_off, body_len
+ * bytes) or a short generated page.  head[] is its HTTP/1.1 form.
+ */
 struct http_response {
-	char head[HTTP_HEAD_MAX];
-	size_t head_len;
+	int status;
+	struct http_field fields[HTTP_FIELDS_MAX];
+	size_t nfields;
+	char vals[HTTP_HEAD_MAX];       /* field values, each NUL-terminated */
+	size_t vals_len;
+	bool full;                      /* a field did not fit: becomes a 500 */
+	char page[64];                  /* a generated text body ... */
+	size_t page_len;                /* ... 0: none, or not for HEAD */
 	int body_fd;            /* -1: no body beyond head */
+	off_t body_off;         /* where the body starts in body_fd */
 	off_t body_len;         /* bytes to send from body_fd's offset */
 	bool keep_alive;
+	/* HTTP/1.1: status line, fields, Connection, then the page */
+	char head[HTTP_HEAD_MAX];
+	size_t head_len;
 };
 
 /* Check root is a directory and open it; 0, or -1 with one line logged. */
@@ -134,6 +171,19 @@ bool http_idle(const struct http_session *hs);
  */
 void http_respond(const struct http_site *site, const struct http_session *hs,
     bool closing, struct http_response *r);
+/*
+ * The response to rq (fields and body, no serialization).  The file
+ * descriptor in r is the caller's (http_response_clear()).
+ */
+void http_decide(const struct http_site *site, const struct http_request *rq,
+    struct http_response *r);
+/* The value of r's field i, or NULL. */
+const char *http_field_value(const struct http_response *r, size_t i);
+/* The id of a request header name (any case), or HTTP_H_OTHER. */
+enum http_hdr http_hdr_lookup(const char *name, size_t len);
+/* One more line of header id: If-None-Match lines join as one list. */
+void http_hval_line(struct http_hval *h, enum http_hdr id, const char *v,
+    size_t len);
 /* A short error response that closes the connection (400, 413, 414, 431). */
 void http_respond_error(int status, struct http_response *r);
 /* A request header read once, or NULL (absent, repeated, too long). */

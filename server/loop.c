@@ -53,6 +53,7 @@ void server_init(struct server *s, struct ev_loop *ev)
 	s->limits.max_request_line = HTTP_DEFAULT_REQUEST_LINE;
 	s->limits.max_header_size = HTTP_DEFAULT_HEADER_SIZE;
 	s->limits.max_headers = HTTP_DEFAULT_HEADERS;
+	s->h2_max_streams = H2_DEFAULT_MAX_STREAMS;
 	s->timeouts.handshake = CONN_HANDSHAKE_TIMEOUT;
 	s->timeouts.header = CONN_HEADER_TIMEOUT;
 	s->timeouts.idle = CONN_IDLE_TIMEOUT;
@@ -211,6 +212,7 @@ void server_apply(struct server *s, const struct conf *c)
 	s->limits.max_request_line = c->max_request_line;
 	s->limits.max_header_size = c->max_header_size;
 	s->limits.max_headers = c->max_headers;
+	s->h2_max_streams = c->h2_max_streams;
 	s->timeouts.handshake = c->handshake_timeout;
 	s->timeouts.header = c->header_timeout;
 	s->timeouts.idle = c->idle_timeout;
@@ -649,6 +651,10 @@ void server_totals(const struct server *s, struct server_totals *t)
 			t->upstream_failures[v] += st->upstream_failures[v];
 		t->upstream_bytes_to_up += st->upstream_bytes_to_up;
 		t->upstream_bytes_to_cl += st->upstream_bytes_to_cl;
+		t->h2_conns += st->h2_conns;
+		t->h2_streams += st->h2_streams;
+		for (v = 0; v < H2_CUT_COUNT; v++)
+			t->h2_cuts[v] += st->h2_cuts[v];
 		t->conns_open += l->nconns;
 	}
 }

@@ -23,6 +23,7 @@
 
 #include "conf.h"
 #include "conn.h"
+#include "h2.h"
 #include "http.h"
 #include "proxy.h"
 
@@ -64,7 +65,11 @@ typedef _Atomic unsigned long long server_counter;
 	/* TLS termination (proxy.c) */ \
 	T upstream_conns;               /* pairs started */ \
 	T upstream_failures[UPSTREAM_FAIL_COUNT]; \
-	T upstream_bytes_to_up, upstream_bytes_to_cl;
+	T upstream_bytes_to_up, upstream_bytes_to_cl; \
+	/* HTTP/2 (h2.c) */ \
+	T h2_conns;                     /* sessions started */ \
+	T h2_streams;                   /* streams opened */ \
+	T h2_cuts[H2_CUT_COUNT];        /* limits and floods */
 
 struct server_stats {
 	SERVER_STATS(server_counter)
@@ -97,6 +102,7 @@ struct server {
 	double shutdown_timeout;
 	bool stopping;
 	struct http_limits limits;      /* per request, read by http.c */
+	unsigned h2_max_streams;        /* SETTINGS_MAX_CONCURRENT_STREAMS */
 	struct conn_timeouts timeouts;  /* per connection, read by conn.c */
 	struct accesslog *alog;         /* NULL: off */
 	struct tokens *tokens;          /* the token engines, for /metrics */

@@ -537,10 +537,30 @@ static SSL_CTX *site_ctx(struct build *b, const struct conf_site *cs,
 }
 
 /* What the site serves: its document root, or its backend. */
+/* The site's own list, else the top level's, else one by its kind. */
+static int site_alpn(struct build *b, const struct conf_site *cs,
+    struct site_rt *s)
+{
+	const char *list = cs->alpn != NULL ? cs->alpn : b->conf->alpn != NULL ?
+	    b->conf->alpn : cs->upstream.spec != NULL ? CONF_ALPN_UPSTREAM :
+	    CONF_ALPN_FILES;
+	char why[256];
+
+	if (conf_parse_alpn(list, s->alpn.wire, &s->alpn.len, why,
+	    sizeof(why)) == -1) {
+		build_err(b, cs->line, why);
+		return -1;
+	}
+	return 0;
+}
+
 static int site_serve(struct build *b, const struct conf_site *cs,
     struct site_rt *s)
 {
 	char why[1024], *root;
+
+	if (site_alpn(b, cs, s) != 0)
+		return -1;
 
 	if (cs->upstream.spec != NULL) {
 		s->upstream = upstream_new(&cs->upstream, cs->proxy_v2, why,
@@ -643,6 +663,7 @@ static int site_build(struct build *b, const struct conf_site *cs,
 	}
 	s->nkeys = n;
 	loaded_free(keys, n);
+	tls_ctx_set_alpn(s->ctx, &s->alpn);
 	if (!SSL_CTX_set_ex_data(s->ctx, ctx_site_idx, s)) {
 		SSL_CTX_free(s->ctx);
 		site_rt_free(s);

@@ -18,6 +18,7 @@
 
 #include "conf.h"
 #include "http.h"
+#include "tls.h"
 
 struct hk_engine;
 struct hk_key;
@@ -51,6 +52,7 @@ struct site_rt {
 	struct http_site http;  /* a site with a document root ... */
 	struct upstream *upstream;      /* ... or with a backend (proxy.h) */
 	SSL_CTX *ctx;           /* not a reference: the site is the ctx's */
+	struct tls_alpn alpn;   /* offered; the ctx's ALPN callback reads it */
 	bool rsa_kx;
 	/* its keys, for the custody report (the engines own them) */
 	struct hk_engine *key_engine[CONF_SITE_KEYS];

@@ -225,6 +225,23 @@ static void upstream_counters(struct strbuf *b, const struct server_totals *st)
 	    "%llu\n", st->upstream_bytes_to_cl);
 }
 
+static void h2_counters(struct strbuf *b, const struct server_totals *st)
+{
+	int i;
+
+	help(b, "hsmtls_h2_connections_total", "counter",
+	    "connections that negotiated HTTP/2 (ALPN h2)");
+	sb_printf(b, "hsmtls_h2_connections_total %llu\n", st->h2_conns);
+	help(b, "hsmtls_h2_streams_total", "counter",
+	    "HTTP/2 streams (requests) opened");
+	sb_printf(b, "hsmtls_h2_streams_total %llu\n", st->h2_streams);
+	help(b, "hsmtls_h2_cuts_total", "counter",
+	    "HTTP/2 streams refused or sessions ended by a limit, by reason");
+	for (i = 0; i < H2_CUT_COUNT; i++)
+		sb_printf(b, "hsmtls_h2_cuts_total{reason=\"%s\"} %llu\n",
+		    h2_cut_names[i], st->h2_cuts[i]);
+}
+
 /* Loop i of the server (0: the main thread's). */
 static const struct server *loop_of(const struct server *s, unsigned i)
 {
@@ -295,6 +312,7 @@ int status_metrics(struct server *s, struct strbuf *b)
 	    "the configuration served (1 at start, +1 per successful reload)");
 	sb_printf(b, "hsmtls_config_generation %lu\n", s->gen->id);
 	upstream_counters(b, &t);
+	h2_counters(b, &t);
 
 	token_counters(b, s->tokens);
 	token_details(b, s->tokens);

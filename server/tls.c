@@ -23,7 +23,7 @@
 /* Static RSA key exchange, when asked for: AEAD suites only. */
 #define TLS_RSA_KX_CIPHERS "AES128-GCM-SHA256:AES256-GCM-SHA384"
 
-/* ALPN protocol list in wire format: length-prefixed names. */
+/* ALPN protocol list in wire format when a context sets none. */
 static const unsigned char tls_alpn_protos[] = "\x08http/1.1";
 
 /*
@@ -111,15 +111,23 @@ err:
 	return -1;
 }
 
-/* Select http/1.1 when the client offers it; otherwise go on without ALPN. */
+/*
+ * The first protocol of the context's list (the server's preference) that
+ * the client offers; none in common: go on without ALPN (HTTP/1.1).  The
+ * callback is the context's, and SNI has switched the SSL to its site's
+ * context before ALPN is read, so the list is the site's.
+ */
 static int tls_alpn_select(SSL *ssl, const unsigned char **out,
     unsigned char *outlen, const unsigned char *in, unsigned int inlen,
     void *arg)
 {
+	const struct tls_alpn *a = arg;
 	unsigned char *sel;
 
-	if (SSL_select_next_proto(&sel, outlen, tls_alpn_protos,
-	    sizeof(tls_alpn_protos) - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+	if (SSL_select_next_proto(&sel, outlen, a != NULL ? a->wire :
+	    tls_alpn_protos, a != NULL ? (unsigned)a->len :
+	    (unsigned)sizeof(tls_alpn_protos) - 1, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK;
 	*out = sel;
 	return SSL_TLSEXT_ERR_OK;
@@ -164,6 +172,11 @@ static int tls_ctx_params(SSL_CTX *ctx, bool rsa_kx)
 	    SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ASYNC);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
 	return 0;
+}
+
+void tls_ctx_set_alpn(SSL_CTX *ctx, const struct tls_alpn *alpn)
+{
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, (void *)alpn);
 }
 
 const char *tls_ciphers(bool rsa_kx)

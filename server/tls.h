@@ -35,6 +35,15 @@ int tls_read_certs(const char *path, X509 **leaf, STACK_OF(X509) **chain,
 SSL_CTX *tls_ctx_new(bool rsa_kx, const unsigned char *sid_ctx,
     size_t sid_len);
 
+/* ALPN protocols offered, in wire format (RFC 7301 3.1), in preference order. */
+struct tls_alpn {
+	unsigned char wire[16];
+	size_t len;
+};
+
+/* Offer alpn (which must outlive ctx) instead of http/1.1 alone. */
+void tls_ctx_set_alpn(SSL_CTX *ctx, const struct tls_alpn *alpn);
+
 /* The cipher list tls_ctx_new() sets, for a connection moved by SNI. */
 const char *tls_ciphers(bool rsa_kx);
 

@@ -24,9 +24,10 @@ write_conf info
 start_server_conf "$C"
 TS='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z (error|warn|info|debug) '
 
-# Test: requests, with a referer and a user agent holding a quote.
-fetch /file.txt -A 'agent "x"' -e 'https://ref.test/' >/dev/null
-[ "$(http_code /missing)" = 404 ] || fail "GET /missing: want 404"
+# Test: HTTP/1.1 requests (t106 checks the HTTP/2.0 lines), with a referer
+# and a user agent holding a quote.
+fetch /file.txt --http1.1 -A 'agent "x"' -e 'https://ref.test/' >/dev/null
+[ "$(http_code /missing --http1.1)" = 404 ] || fail "GET /missing: want 404"
 printf 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' |
 	timeout "$WAIT_SECS" openssl s_client -connect "127.0.0.1:$PORT" -servername localhost \
 	    -CAfile "$CERT" -ign_eof -sess_out "$tmp/sess" >/dev/null 2>&1
@@ -64,7 +65,7 @@ mv "$tmp/access.log" "$tmp/access.log.1"
 mv "$tmp/error.log" "$tmp/error.log.1"
 kill -USR1 "$SERVER_PID"
 sleep 0.3
-fetch /file.txt >/dev/null
+fetch /file.txt --http1.1 >/dev/null
 i=0
 until [ -s "$tmp/access.log" ]; do
 	i=$((i + 1)); [ "$i" -lt $((WAIT_SECS * 10)) ] || fail "no new access log after SIGUSR1"
@@ -78,7 +79,7 @@ write_conf warn
 mv "$tmp/access.log" "$tmp/access.log.2"
 reload_server
 wait_log 'reloaded: configuration 2' 1 "$tmp/error.log"
-fetch /file.txt >/dev/null
+fetch /file.txt --http1.1 >/dev/null
 i=0
 until [ -s "$tmp/access.log" ]; do
 	i=$((i + 1)); [ "$i" -lt $((WAIT_SECS * 10)) ] || fail "no new access log after SIGHUP"
