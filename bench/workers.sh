@@ -55,8 +55,9 @@ measure() {
 	hs=$(bench_val "$out" handshakes)
 	[ "${hs:-0}" -gt 0 ] || die "no handshakes: $out"
 	[ "$(bench_val "$out" errors)" = 0 ] || die "errors: $out"
-	printf 'w%s %s %s\n' "$w" "$(bench_val "$out" hs_per_s)" \
-	    "$(awk -v c=$((s1 - s0)) -v t="$TCK" -v h="$hs" 'BEGIN { printf "%.1f", c / t * 1e6 / h }')"
+	printf 'w%s %s %s %s\n' "$w" "$(bench_val "$out" hs_per_s)" \
+	    "$(awk -v c=$((s1 - s0)) -v t="$TCK" -v h="$hs" 'BEGIN { printf "%.1f", c / t * 1e6 / h }')" \
+	    "$(awk -v c="$(bench_val "$out" client_cpu_s)" -v h="$hs" 'BEGIN { printf "%.1f", c * 1e6 / h }')"
 }
 
 say "TLS $TLS ${SIGALGS:+($SIGALGS) }$KEY_TYPE key on SoftHSM, 0 ms, $CONCURRENCY connections over $CLIENT_THREADS client threads at nice $CLIENT_NICE, ${DURATION}s x $ROUNDS rounds, $(nproc) cores"
@@ -64,12 +65,16 @@ say "TLS $TLS ${SIGALGS:+($SIGALGS) }$KEY_TYPE key on SoftHSM, 0 ms, $CONCURRENC
 for r in $(seq "$ROUNDS"); do
 	for w in 1 "$WORKERS"; do
 		line=$(measure "$w")
-		echo "round $r: $line (loops hs_per_s server_cpu_us_per_hs)" | tee -a "$tmp/results"
+		echo "round $r: $line (loops hs_per_s server_cpu_us_per_hs client_cpu_us_per_hs)" | tee -a "$tmp/results"
 	done
 done
 median() { bench_median "$tmp/results" "$1" $(($2 + 2)); }
-echo "median workers 1: hs_per_s=$(median w1 2) cpu_us_per_hs=$(median w1 3)"
-echo "median workers $WORKERS: hs_per_s=$(median "w$WORKERS" 2) cpu_us_per_hs=$(median "w$WORKERS" 3)"
+echo "median workers 1: hs_per_s=$(median w1 2) cpu_us_per_hs=$(median w1 3) client_cpu_us_per_hs=$(median w1 4)"
+echo "median workers $WORKERS: hs_per_s=$(median "w$WORKERS" 2) cpu_us_per_hs=$(median "w$WORKERS" 3) client_cpu_us_per_hs=$(median "w$WORKERS" 4)"
+# What the machine allows at all: its cores over the CPU one handshake
+# costs the server and the client together.
+awk -v s="$(median w1 3)" -v c="$(median w1 4)" -v n="$(nproc)" 'BEGIN {
+	printf "ceiling of this machine (cores / (server + client CPU per handshake), workers 1): %.0f hs/s\n", n * 1e6 / (s + c) }'
 awk -v a="$(median "w$WORKERS" 2)" -v b="$(median w1 2)" -v c="$(median "w$WORKERS" 3)" -v d="$(median w1 3)" -v n="$WORKERS" 'BEGIN {
 	printf "workers %d / workers 1 handshakes per second: %.2fx\n", n, a / b
 	printf "workers %d / workers 1 CPU per handshake: %.2fx\n", n, c / d }'

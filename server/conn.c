@@ -46,6 +46,15 @@
 #define CONN_BUF            16384       /* file bodies go out in chunks of this */
 #define CONN_MAX_ASYNC_FDS  4
 #define CONN_MAX_STEPS      64          /* then yield to other connections */
+/*
+ * Handshake steps (a ClientHello's key exchange, a signature's final
+ * flight: 100-300 us of CPU each) between two polls of the loop, at
+ * most.  Beyond, a handshake waits in the loop's queue (conn_defer), so a
+ * burst of new connections cannot hold up the requests of established
+ * ones for the whole burst: the queue is drained a few at a time, after a
+ * poll has seen what else is ready.
+ */
+#define CONN_HS_BUDGET      2
 
 enum conn_state {
 	CONN_HANDSHAKE,
@@ -87,6 +96,8 @@ struct conn {
 	bool evicted;           /* closed idle to admit another: no failure */
 	bool async_pending;
 	bool header_timer;      /* the timer bounds the arriving request head */
+	bool hs_queued;         /* waits in srv->hs_head (conn_defer) */
+	struct conn *hs_next;
 	int io_events;
 	ev_io io;
 	ev_timer timer;
@@ -163,6 +174,38 @@ static void conn_async_stop(struct conn *c)
 		ev_io_stop(c->srv->ev, &c->async_io[i]);
 	c->n_async = 0;
 	c->async_pending = false;
+}
+
+/* Wait for a later turn of the loop (see CONN_HS_BUDGET). */
+static void conn_defer(struct conn *c)
+{
+	struct server *s = c->srv;
+
+	ev_io_stop(s->ev, &c->io);
+	c->hs_next = NULL;
+	c->hs_queued = true;
+	if (s->hs_tail != NULL)
+		s->hs_tail->hs_next = c;
+	else
+		s->hs_head = c;
+	s->hs_tail = c;
+	ev_idle_start(s->ev, &s->hs_idle);
+}
+
+static void conn_undefer(struct conn *c)
+{
+	struct server *s = c->srv;
+	struct conn **pp, *prev = NULL;
+
+	for (pp = &s->hs_head; *pp != NULL; prev = *pp, pp = &(*pp)->hs_next)
+		if (*pp == c) {
+			*pp = c->hs_next;
+			if (s->hs_tail == c)
+				s->hs_tail = prev;
+			break;
+		}
+	c->hs_queued = false;
+	c->hs_next = NULL;
 }
 
 static void conn_unlink(struct conn *c)
@@ -636,12 +679,28 @@ static void conn_watch(struct conn *c, int events)
 	ev_io_start(c->srv->ev, &c->io);
 }
 
+/* An event for c: run it, or queue it if the loop's handshake budget is
+ * spent (CONN_HS_BUDGET). */
+static void conn_run(struct conn *c)
+{
+	struct server *s = c->srv;
+
+	if (c->state == CONN_HANDSHAKE && !c->dead) {
+		if (s->hs_steps >= CONN_HS_BUDGET) {
+			conn_defer(c);
+			return;
+		}
+		s->hs_steps++;
+	}
+	conn_drive(c);
+}
+
 static void conn_async_cb(struct ev_loop *ev, ev_io *w, int revents)
 {
 	struct conn *c = conn_from(w->data);
 
 	conn_async_stop(c);
-	conn_drive(c);
+	conn_run(c);
 }
 
 /*
@@ -760,7 +819,53 @@ static void conn_io_cb(struct ev_loop *ev, ev_io *w, int revents)
 		conn_peer_check(c);
 		return;
 	}
-	conn_drive(c);
+	conn_run(c);
+}
+
+/* Before each poll: a new handshake budget. */
+static void conn_prepare_cb(struct ev_loop *ev, ev_prepare *w, int revents)
+{
+	struct server *s = w->data;
+
+	s->hs_steps = 0;
+}
+
+/*
+ * Queued handshakes, a budget's worth per turn of the loop.  At the top
+ * priority, so it runs first in every turn, before the new events of the
+ * poll that ran because it is active (a poll that does not block).
+ */
+static void conn_hs_idle_cb(struct ev_loop *ev, ev_idle *w, int revents)
+{
+	struct server *s = w->data;
+	struct conn *c;
+	unsigned n;
+
+	for (n = 0; n < CONN_HS_BUDGET && (c = s->hs_head) != NULL; n++) {
+		conn_undefer(c);
+		s->hs_steps++;
+		conn_drive(c);
+	}
+	if (s->hs_head == NULL)
+		ev_idle_stop(ev, w);
+}
+
+void conn_loop_init(struct server *s)
+{
+	ev_idle_init(&s->hs_idle, conn_hs_idle_cb);
+	ev_set_priority(&s->hs_idle, EV_MAXPRI);
+	s->hs_idle.data = s;
+	ev_prepare_init(&s->hs_prepare, conn_prepare_cb);
+	s->hs_prepare.data = s;
+	ev_prepare_start(s->ev, &s->hs_prepare);
+	ev_unref(s->ev);        /* it alone does not keep the loop running */
+}
+
+void conn_loop_fini(struct server *s)
+{
+	ev_ref(s->ev);
+	ev_prepare_stop(s->ev, &s->hs_prepare);
+	ev_idle_stop(s->ev, &s->hs_idle);
 }
 
 static void conn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents)

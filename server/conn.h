@@ -44,4 +44,9 @@ bool conn_evict_idle(struct server *s);
 /* Close every connection at once. */
 void conn_free_all(struct server *s);
 
+/* A loop's share of conn.c: its handshake queue and budget (the loop
+ * exists); undone by conn_loop_fini() before the loop is destroyed. */
+void conn_loop_init(struct server *s);
+void conn_loop_fini(struct server *s);
+
 #endif /* SRV_CONN_H */

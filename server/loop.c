@@ -73,6 +73,7 @@ void server_init(struct server *s, struct ev_loop *ev)
 	s->wake.data = s;
 	pthread_mutex_init(&s->inbox_lock, NULL);
 	atomic_init(&s->listening, 1);
+	conn_loop_init(s);
 }
 
 /*
@@ -688,6 +689,7 @@ static void server_worker_free(struct server *w)
 		server_stop_listening(w);
 		ev_async_stop(w->ev, &w->wake);
 		server_watch_keyd(w, NULL);
+		conn_loop_fini(w);
 		ev_loop_destroy(w->ev);
 	}
 	gen_unref(w->gen);
@@ -885,6 +887,7 @@ void server_close(struct server *s)
 	ev_signal_stop(s->ev, &s->sigusr1);
 	ev_async_stop(s->ev, &s->wake);
 	server_watch_keyd(s, NULL);
+	conn_loop_fini(s);
 	if (s->gen != NULL)
 		gen_unref(s->gen);
 	s->gen = NULL;

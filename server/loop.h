@@ -94,6 +94,11 @@ struct server {
 	struct admin_conn *admins;      /* live admin connections (admin.c) */
 	unsigned nadmins;
 	_Atomic unsigned nconns;
+	/* handshakes past the budget of a turn of the loop (conn.c) */
+	struct conn *hs_head, *hs_tail;
+	unsigned hs_steps;              /* since the last poll */
+	ev_idle hs_idle;
+	ev_prepare hs_prepare;
 	unsigned conns_peak;            /* most open since memory was trimmed */
 	unsigned max_conns;             /* this loop's share */
 	unsigned fd_max_conns;          /* all loops' (max-connections, capped
