@@ -386,8 +386,8 @@ hk_pool_stats(struct hk_pool *p, struct hk_stats *st)
 {
 	pthread_mutex_lock(&p->lock);
 	st->queue_depth = p->depth;
+	st->workers = p->nstarted;      /* the monitor may be adding */
 	pthread_mutex_unlock(&p->lock);
-	st->workers = p->nstarted;
 	st->workers_busy = atomic_load(&p->busy);
 	st->ops_rejected = atomic_load(&p->rejected);
 	st->ops_expired = atomic_load(&p->expired);
