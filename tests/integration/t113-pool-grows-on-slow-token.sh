@@ -53,7 +53,11 @@ echo "slow token: $w workers, $hs handshakes/s (32 workers: at most 320/s)"
 [ "$w" -gt 32 ] || fail "slow token: still $w workers"
 [ "$w" -le 256 ] || fail "slow token: $w workers, beyond the ceiling of 256"
 [ "$(field errors "$tmp/load.out")" = 0 ] || fail "slow token: handshakes failed: $(cat "$tmp/load.out")"
-awk -v h="$hs" 'BEGIN { exit !(h > 320) }' || fail "slow token: $hs handshakes/s, no more than 32 workers give"
+# More in flight than 32 workers allow, unless the build is too slow to
+# reach 320/s at all (a sanitizer build: it shows the growth only).
+if [ "$TIME_SCALE" = 1 ]; then
+	awk -v h="$hs" 'BEGIN { exit !(h > 320) }' || fail "slow token: $hs handshakes/s, no more than 32 workers give"
+fi
 stop_server_ok
 
 # Test: pool-threads is kept.
