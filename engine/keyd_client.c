@@ -406,7 +406,8 @@ hk_keyd_new(struct hk_engine *e, const char *path, char *err, size_t errlen)
 	pthread_mutex_init(&d->lock, NULL);
 	/* Not there: the engine stays in key daemon mode (never loads a
 	 * module) and hk_engine_keyd_tick() keeps trying. */
-	if ((d->fd = connect_socket(path, err, errlen)) >= 0) {
+	d->fd = connect_socket(path, err, errlen);
+	if (d->fd >= 0) {
 		atomic_store(&d->gen, 1);
 	} else {
 		snprintf(d->why, sizeof(d->why), "%s", err);
@@ -662,7 +663,8 @@ tick(struct hk_keyd *d, uint64_t now)
 		}
 	if (d->fd >= 0 || now < d->retry_at)
 		return;
-	if ((d->fd = connect_socket(d->path, err, sizeof(err))) >= 0)
+	d->fd = connect_socket(d->path, err, sizeof(err));
+	if (d->fd >= 0)
 		atomic_fetch_add(&d->gen, 1);
 	if (d->fd < 0) {
 		d->backoff = d->backoff * 2 > KD_BACKOFF_MAX ? KD_BACKOFF_MAX :
