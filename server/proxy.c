@@ -409,6 +409,10 @@ static enum move proxy_connected(struct proxy *p)
 		return MOVE_NONE;
 	if (getsockopt(p->ufd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
+	/* Accepted, then reset before the loop saw the connect complete (a
+	 * slow or busy loop): a reset, not a refusal. */
+	if (err == ECONNRESET || err == EPIPE)
+		return proxy_up_error(p, "connect", err);
 	if (err != 0) {
 		snprintf(what, sizeof(what), "connect: %s", strerror(err));
 		proxy_fail(p, UPSTREAM_REFUSED, what);

@@ -62,7 +62,7 @@ bad() {
 }
 bad refused refused 1000 "upstream tcp:127.0.0.1:$CLOSED for 127.0.0.1: connect: Connection refused"
 bad reset reset 1000 "upstream tcp:127.0.0.1:$RESET for 127.0.0.1: "
-grep -Eq "upstream tcp:127\.0\.0\.1:$RESET for 127\.0\.0\.1: (read|write): (Connection reset by peer|Broken pipe)" "$SERVER_LOG" ||
+grep -Eq "upstream tcp:127\.0\.0\.1:$RESET for 127\.0\.0\.1: (connect|read|write): (Connection reset by peer|Broken pipe)" "$SERVER_LOG" ||
 	fail "no reset line: $(cat "$SERVER_LOG")"
 bad full timeout 3000 "upstream tcp:127.0.0.1:$FULL for 127.0.0.1: connect: no connection within 1s (upstream-connect-timeout)"
 bad silent no_answer 4000 "upstream tcp:127.0.0.1:$SILENT for 127.0.0.1: no answer within 2s (idle-timeout)"
