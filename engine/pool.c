@@ -54,7 +54,7 @@ struct hk_pool {
 	struct hk_worker *workers;
 	struct hk_worker **idle;    /* stack: the last to go idle is on top */
 	size_t nidle;
-	size_t nthreads, nstarted;  /* room for; running */
+	size_t nstarted;            /* workers running */
 	size_t ceiling;             /* the most it may grow to */
 	/* the climb (monitor thread, under lock) */
 	uint64_t done;              /* operations finished, ever */
@@ -281,7 +281,6 @@ hk_pool_new(struct hk_p11 *p11, size_t nthreads, size_t ceiling,
 		return NULL;
 	}
 	p->p11 = p11;
-	p->nthreads = nthreads;
 	p->ceiling = ceiling;
 	p->max_depth = max_depth;
 	pthread_mutex_init(&p->lock, NULL);

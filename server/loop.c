@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -626,36 +627,32 @@ void server_publish(struct server *s)
 	}
 }
 
+/*
+ * Both structs are SERVER_STATS() of one element type each, so a loop's
+ * counters add up element by element: a counter added to the list is
+ * summed without a line here.
+ */
+#define SERVER_NSTATS (sizeof(struct server_stats) / sizeof(server_counter))
+_Static_assert(sizeof(struct server_stats) % sizeof(server_counter) == 0,
+    "struct server_stats holds counters only");
+_Static_assert(offsetof(struct server_totals, conns_open) ==
+    SERVER_NSTATS * sizeof(unsigned long long),
+    "struct server_totals starts with the same counters");
+
 void server_totals(const struct server *s, struct server_totals *t)
 {
 	const struct server *m = s->main;
 	unsigned i, n = m->nloops > 0 ? m->nloops : 1;
-	size_t v;
+	unsigned long long *sum = (unsigned long long *)t;
+	size_t k;
 
 	memset(t, 0, sizeof(*t));
 	for (i = 0; i < n; i++) {
 		const struct server *l = i == 0 ? m : m->loops[i];
-		const struct server_stats *st = &l->st;
+		const server_counter *c = (const server_counter *)&l->st;
 
-		t->accepted += st->accepted;
-		t->evicted += st->evicted;
-		for (v = 0; v < VER_COUNT; v++) {
-			t->handshakes[v] += st->handshakes[v];
-			t->resumed[v] += st->resumed[v];
-			t->handshake_failures[v] += st->handshake_failures[v];
-		}
-		t->requests += st->requests;
-		t->reloads_ok += st->reloads_ok;
-		t->reloads_failed += st->reloads_failed;
-		t->upstream_conns += st->upstream_conns;
-		for (v = 0; v < UPSTREAM_FAIL_COUNT; v++)
-			t->upstream_failures[v] += st->upstream_failures[v];
-		t->upstream_bytes_to_up += st->upstream_bytes_to_up;
-		t->upstream_bytes_to_cl += st->upstream_bytes_to_cl;
-		t->h2_conns += st->h2_conns;
-		t->h2_streams += st->h2_streams;
-		for (v = 0; v < H2_CUT_COUNT; v++)
-			t->h2_cuts[v] += st->h2_cuts[v];
+		for (k = 0; k < SERVER_NSTATS; k++)
+			sum[k] += c[k];
 		t->conns_open += l->nconns;
 	}
 }
