@@ -96,7 +96,7 @@ enum hk_keyd_counter {
 
 struct hk_keyd_token {
 	const char *label;              /* not NUL-terminated when decoded */
-	size_t labellen;
+	size_t labellen;                /* its length, also for encoding */
 	int up;
 	uint64_t c[HK_KEYD_NCOUNTERS];  /* missing ones decode as 0 */
 };

@@ -394,8 +394,9 @@ encode_health(struct wr *w, const struct hk_keyd_msg *m)
 	wr_u8(w, (unsigned)m->ntokens);
 	for (i = 0; i < m->ntokens && !w->bad; i++) {
 		const struct hk_keyd_token *t = &m->tokens[i];
-		size_t n = t->labellen ? t->labellen :
-		    (t->label ? strlen(t->label) : 0);
+		/* labellen is the length, always: a decoded label of length
+		 * 0 points into the message, where no NUL need follow. */
+		size_t n = t->labellen;
 
 		if (n > HK_KEYD_MAX_TEXT || (n > 0 &&
 		    !printable((const unsigned char *)t->label, n, 1))) {

@@ -646,10 +646,11 @@ static int set_alpn(struct ctx *x, char **dst)
 
 	if (want_args(x, 1, CONF_MAX_ARGS) == -1)
 		return -1;
-	for (i = 1; i < x->s->nargs; i++)
-		o += (size_t)snprintf(list + o, o < sizeof(list) ?
-		    sizeof(list) - o : 0, "%s%s", i > 1 ? "," : "",
-		    x->s->args[i]);
+	/* Stop at the first word that does not fit: list + o past the end
+	 * of the array is not a pointer C allows to be formed. */
+	for (i = 1; i < x->s->nargs && o < sizeof(list); i++)
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
+		    i > 1 ? "," : "", x->s->args[i]);
 	if (o >= sizeof(list)) {
 		bad(x, "ALPN list too long");
 		return -1;

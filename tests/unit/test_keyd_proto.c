@@ -129,8 +129,10 @@ test_health_and_error_round_trip(void **state)
 
 	memset(t, 0, sizeof(t));
 	t[0].label = "web";
+	t[0].labellen = 3;
 	t[0].up = 1;
 	t[1].label = "second token";
+	t[1].labellen = strlen(t[1].label);
 	for (i = 0; i < HK_KEYD_NCOUNTERS; i++)
 		t[1].c[i] = 1000000000000ULL + (uint64_t)i;
 	memset(&m, 0, sizeof(m));
