@@ -157,6 +157,31 @@ void hk_engine_set_pool(struct hk_engine *e, const struct hk_pool_config *c);
  */
 void hk_async_cancel(int on);
 
+/*
+ * A completion sink: the key operations an event loop's async jobs start
+ * are finished, by whatever thread, into the loop's sink, and the loop is
+ * woken through the sink's one eventfd, written only when the sink was
+ * empty.  Without a sink each operation makes an eventfd of its own, dups
+ * it and registers it with the loop (five system calls a handshake more).
+ *
+ * hk_async_target(sink, cookie), on the loop's thread before each SSL call
+ * that may run an async job: an operation that job starts completes into
+ * sink with cookie (the connection).  The job then has no wait fd, so
+ * SSL_get_all_async_fds() gives none.  NULL, NULL: back to eventfds.
+ *
+ * When hk_sink_fd() is readable, hk_sink_collect() calls ready(cookie) for
+ * each finished operation whose job still waits, in completion order (a
+ * job that stopped waiting, cancelled or timed out, is skipped).
+ * hk_sink_close(), after the loop's last SSL call: later completions are
+ * dropped, and the sink is freed with the last operation that names it.
+ */
+struct hk_sink;
+struct hk_sink *hk_sink_new(void);
+int hk_sink_fd(const struct hk_sink *sink);
+void hk_sink_collect(struct hk_sink *sink, void (*ready)(void *cookie));
+void hk_sink_close(struct hk_sink *sink);
+void hk_async_target(struct hk_sink *sink, void *cookie);
+
 /* Counters, read without stopping the engine. */
 struct hk_stats {
 	uint64_t sign_ok;       /* C_Sign calls that returned CKR_OK */

@@ -29,14 +29,21 @@ enum hk_op_kind {
 
 /*
  * One operation of a paused async job.  Two references, the job's and the
- * transport's; the transport finishes it by setting HK_OP_DONE and writing
- * to efd, or by setting expired (deadline) and writing to efd.
+ * transport's; the transport finishes it by setting HK_OP_DONE and calling
+ * hk_op_signal(), or by setting expired (deadline) and signalling.  The
+ * signal is a write to efd, or, for an op with a sink, one push onto the
+ * loop's sink (which holds a reference until the loop collects it).
  */
 struct hk_op {
 	atomic_int refs;
 	atomic_int state;           /* enum hk_op_state */
 	atomic_int expired;         /* deadline passed (monitor) or stopping */
-	int efd;                    /* our own dup of the job's eventfd */
+	int efd;                    /* our own dup of the job's eventfd, or -1 */
+	struct hk_sink *sink;       /* or: where it completes (op.c) */
+	void *cookie;               /* the sink's word for the job */
+	atomic_int signalled;       /* pushed onto the sink already */
+	int dropped;                /* the job stopped waiting (loop thread) */
+	struct hk_op *sink_next;
 	uint64_t deadline_ms;       /* CLOCK_MONOTONIC */
 	enum hk_op_kind kind;
 	const struct hk_key *key;
@@ -56,6 +63,11 @@ struct hk_op {
 
 /* op.c: an op's life, the same for both transports. */
 struct hk_op *hk_op_new(int efd, unsigned deadline_ms);
+/* An op that completes into sink (hk.h), for the job of cookie. */
+struct hk_op *hk_op_new_sink(struct hk_sink *sink, void *cookie,
+    unsigned deadline_ms);
+/* The target the loop thread set (hk_async_target): sink or NULL. */
+struct hk_sink *hk_async_sink(void **cookie);
 void hk_op_abandon(struct hk_op *op);
 void hk_op_release(struct hk_op *op);
 /* Wake the op's job (a write to its eventfd). */

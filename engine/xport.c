@@ -87,9 +87,11 @@ static int run_async_wait(struct hk_xport *x, int efd, struct hk_op *op);
 static int
 run_async(struct hk_xport *x, int efd, struct hk_op *op)
 {
+	int sink = op->sink != NULL;
 	int rc = run_async_wait(x, efd, op);
 
-	job_eventfd_done(efd);
+	if (!sink)
+		job_eventfd_done(efd);
 	return rc;
 }
 
@@ -107,11 +109,15 @@ run_async_wait(struct hk_xport *x, int efd, struct hk_op *op)
 	}
 	for (;;) {
 		ASYNC_pause_job();
-		drain(efd);
+		if (op->sink == NULL)
+			drain(efd);
 		state = atomic_load(&op->state);
-		if (state == HK_OP_DONE)
+		if (state == HK_OP_DONE) {
+			op->dropped = 1;
 			return 0;
+		}
 		if (cancelling || atomic_load(&op->expired)) {
+			op->dropped = 1;    /* before the sink can see it */
 			hk_op_abandon(op);
 			if (atomic_load(&op->state) == HK_OP_DONE)
 				return 0;
@@ -132,15 +138,25 @@ async_op(const struct hk_key *k, enum hk_op_kind kind, const void *in,
     size_t inlen, int *efd)
 {
 	ASYNC_JOB *job = ASYNC_get_current_job();
+	struct hk_sink *sink;
 	struct hk_op *op;
+	void *cookie;
 
 	if (job == NULL || inlen > HK_OP_BUF)
 		return NULL;
-	if ((*efd = job_eventfd(job)) < 0)
-		return NULL;
-	if ((op = hk_op_new(*efd, k->xport->deadline_ms)) == NULL) {
-		job_eventfd_done(*efd);
-		return NULL;
+	if ((sink = hk_async_sink(&cookie)) != NULL) {
+		/* The loop's sink: no eventfd of the job's own. */
+		*efd = -1;
+		if ((op = hk_op_new_sink(sink, cookie,
+		    k->xport->deadline_ms)) == NULL)
+			return NULL;
+	} else {
+		if ((*efd = job_eventfd(job)) < 0)
+			return NULL;
+		if ((op = hk_op_new(*efd, k->xport->deadline_ms)) == NULL) {
+			job_eventfd_done(*efd);
+			return NULL;
+		}
 	}
 	op->kind = kind;
 	op->key = k;

@@ -657,6 +657,8 @@ static enum conn_next conn_linger(struct conn *c)
 
 static enum conn_next conn_step(struct conn *c)
 {
+	/* A key operation this step's job starts completes into our sink. */
+	hk_async_target(c->srv->sink, c);
 	switch (c->state) {
 	case CONN_HANDSHAKE: return conn_handshake(c);
 	case CONN_READ:      return conn_read(c);
@@ -714,7 +716,10 @@ static int conn_watch_async(struct conn *c)
 
 	ev_io_stop(c->srv->ev, &c->io);
 	conn_async_stop(c);
-	if (tls_async_fds(c->ssl, fds, CONN_MAX_ASYNC_FDS, &n) == -1 || n == 0)
+	if (tls_async_fds(c->ssl, fds, CONN_MAX_ASYNC_FDS, &n) == -1)
+		return -1;
+	/* No fd: the op completes into the loop's sink (conn_async_ready). */
+	if (n == 0 && c->srv->sink == NULL)
 		return -1;
 	for (i = 0; i < n; i++) {
 		ev_io_init(&c->async_io[i], conn_async_cb, fds[i], EV_READ);
@@ -850,6 +855,24 @@ static void conn_hs_idle_cb(struct ev_loop *ev, ev_idle *w, int revents)
 		ev_idle_stop(ev, w);
 }
 
+/* A finished key operation whose job still waits: resume it. */
+static void conn_async_ready(void *cookie)
+{
+	struct conn *c = conn_from(cookie);
+
+	if (!c->async_pending)
+		return;
+	conn_async_stop(c);
+	conn_run(c);
+}
+
+static void conn_sink_cb(struct ev_loop *ev, ev_io *w, int revents)
+{
+	struct server *s = w->data;
+
+	hk_sink_collect(s->sink, conn_async_ready);
+}
+
 void conn_loop_init(struct server *s)
 {
 	ev_idle_init(&s->hs_idle, conn_hs_idle_cb);
@@ -859,13 +882,33 @@ void conn_loop_init(struct server *s)
 	s->hs_prepare.data = s;
 	ev_prepare_start(s->ev, &s->hs_prepare);
 	ev_unref(s->ev);        /* it alone does not keep the loop running */
+	/*
+	 * One eventfd for all of this loop's key operations, registered
+	 * once, instead of an eventfd per operation made, duplicated,
+	 * registered and closed (hk.h).  Without it (no descriptor left),
+	 * operations fall back to their own.
+	 */
+	if ((s->sink = hk_sink_new()) != NULL) {
+		ev_io_init(&s->sink_io, conn_sink_cb, hk_sink_fd(s->sink),
+		    EV_READ);
+		s->sink_io.data = s;
+		ev_io_start(s->ev, &s->sink_io);
+		ev_unref(s->ev);
+	}
 }
 
+/* After conn_free_all(): no connection is left to resume. */
 void conn_loop_fini(struct server *s)
 {
 	ev_ref(s->ev);
 	ev_prepare_stop(s->ev, &s->hs_prepare);
 	ev_idle_stop(s->ev, &s->hs_idle);
+	if (s->sink != NULL) {
+		ev_ref(s->ev);
+		ev_io_stop(s->ev, &s->sink_io);
+		hk_sink_close(s->sink);
+		s->sink = NULL;
+	}
 }
 
 static void conn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents)

@@ -99,6 +99,10 @@ struct server {
 	unsigned hs_steps;              /* since the last poll */
 	ev_idle hs_idle;
 	ev_prepare hs_prepare;
+	/* where this loop's key operations complete (conn.c; NULL: each
+	 * op has an eventfd of its own) */
+	struct hk_sink *sink;
+	ev_io sink_io;
 	unsigned conns_peak;            /* most open since memory was trimmed */
 	unsigned max_conns;             /* this loop's share */
 	unsigned fd_max_conns;          /* all loops' (max-connections, capped
