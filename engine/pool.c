@@ -160,13 +160,13 @@ worker(void *arg)
 			    &expected, HK_OP_DONE))
 				hk_op_signal(op);
 		}
+		/* Released with the lock held, once off the inflight list the
+		 * monitor walks: one lock a finished op, not two. */
 		pthread_mutex_lock(&p->lock);
 		inflight_remove(p, op);
 		p->busy_or_queued--;
 		p->done++;
-		pthread_mutex_unlock(&p->lock);
 		hk_op_release(op);
-		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;

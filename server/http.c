@@ -690,14 +690,39 @@ static const char *http_content_type(const char *path)
 	return "application/octet-stream";
 }
 
-/* RFC 9110 IMF-fixdate; the C locale is never changed, so names are English. */
+/*
+ * RFC 9110 IMF-fixdate; the C locale is never changed, so names are English.
+ * A response formats two (Date, and Last-Modified of a file that rarely
+ * changes): the last two are kept per thread, as most seconds repeat.
+ */
+#define HTTP_DATE_LEN sizeof("Thu, 01 Jan 1970 00:00:00 GMT")
+
 static void http_date(time_t t, char *buf, size_t size)
 {
+	static _Thread_local struct {
+		time_t t;
+		char s[HTTP_DATE_LEN];
+	} memo[2] = { { -1, "" }, { -1, "" } };
+	static _Thread_local unsigned next;
 	struct tm tm;
+	unsigned i;
 
+	for (i = 0; i < 2; i++)
+		if (memo[i].t == t && memo[i].s[0] != '\0' &&
+		    strlen(memo[i].s) < size) {
+			memcpy(buf, memo[i].s, strlen(memo[i].s) + 1);
+			return;
+		}
 	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+	    strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0) {
 		snprintf(buf, size, "Thu, 01 Jan 1970 00:00:00 GMT");
+		return;
+	}
+	i = next++ & 1;
+	if (strlen(buf) < sizeof(memo[i].s)) {
+		memo[i].t = t;
+		memcpy(memo[i].s, buf, strlen(buf) + 1);
+	}
 }
 
 /* RFC 9110 5.6.7: IMF-fixdate and, as recipients must, the two obsolete forms. */
