@@ -6,6 +6,8 @@
 # (a keyd-user line for a daemon on the throwaway token).
 # After bench_token TYPE: uri (the key), cert, www, pin.
 # After bench_serve CONF: pid, port.
+# bench_hs_run CONF: one measured run of full handshakes (needs TLS,
+# SIGALGS, CONCURRENCY, CLIENT_THREADS, CLIENT_NICE, DURATION).
 
 bench_init() {   # bench_init NAME
 	bench_name=$1
@@ -92,4 +94,35 @@ bench_val() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 bench_median() {
 	awk -v m="$2" -v c="$3" '$3 == m { print $c }' "$1" | sort -g |
 		awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# bench_client ARGS...: hsbench at CLIENT_NICE against the served port.
+bench_client() {
+	# shellcheck disable=SC2086 # the sigalgs option is one word or none
+	nice -n "$CLIENT_NICE" "$HSBENCH" --connect "127.0.0.1:$port" \
+	    --cafile "$cert" --tls "$TLS" ${SIGALGS:+--sigalgs $SIGALGS} \
+	    --concurrency "$CONCURRENCY" --threads "$CLIENT_THREADS" \
+	    --linger0 "$@"
+}
+
+# bench_hs_run CONF: serve CONF, warm up 1 s, measure DURATION s, stop;
+# prints "hs_per_s server_cpu_us_per_hs client_cpu_us_per_hs" (server CPU
+# from /proc/PID/stat).  SERVER may be set for the one call.
+bench_hs_run() {
+	local out s0 s1 hs tck
+	tck=$(getconf CLK_TCK)
+	bench_serve "$1"
+	bench_client --duration 1 >/dev/null
+	s0=$(bench_ticks "$pid")
+	out=$(bench_client --duration "$DURATION")
+	s1=$(bench_ticks "$pid")
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	pid=""
+	hs=$(bench_val "$out" handshakes)
+	[ "${hs:-0}" -gt 0 ] || die "no handshakes: $out"
+	[ "$(bench_val "$out" errors)" = 0 ] || die "errors: $out"
+	printf '%s %s %s\n' "$(bench_val "$out" hs_per_s)" \
+	    "$(awk -v c=$((s1 - s0)) -v t="$tck" -v h="$hs" 'BEGIN { printf "%.1f", c / t * 1e6 / h }')" \
+	    "$(awk -v c="$(bench_val "$out" client_cpu_s)" -v h="$hs" 'BEGIN { printf "%.1f", c * 1e6 / h }')"
 }

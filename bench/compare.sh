@@ -26,6 +26,13 @@
 #   POOL_THREADS hsmtls token worker threads, if the server has such an
 #                option (found in --help) [server default]
 #   RESULTS      raw results file [<kept temp dir>/results.txt]
+#   PROFILE      a directory: each measured run is also sampled with
+#                "perf record -e cpu-clock" (linux-perf), one file a run,
+#                and bench/profile-report.sh then says where each server's
+#                CPU per handshake goes, by library and function.  The
+#                sampling costs both sides alike but inflates the CPU
+#                figures: compare ratios from runs without it [unset]
+#   PROFILE_HZ   samples per second and thread [4999]
 # Only 127.0.0.1 is ever contacted.
 set -euo pipefail
 
@@ -54,6 +61,8 @@ HSMTLS_WORKERS=${HSMTLS_WORKERS:-$NGINX_WORKERS}
 HSMTLS_ARGS=${HSMTLS_ARGS:-}
 CLIENT_NICE=${CLIENT_NICE:-0}
 POOL_THREADS=${POOL_THREADS:-}
+PROFILE=${PROFILE:-}
+PROFILE_HZ=${PROFILE_HZ:-4999}
 CORES=$(nproc)
 TCK=$(getconf CLK_TCK)
 
@@ -389,11 +398,13 @@ measure() {
 	hsbench_run "$port" "$tmp/$kt.pem" "$(conc_for 0)" "$WARMUP" $(case_args "$c") >/dev/null || true
 	settle "$pid" "$port"
 	: >"$tmp/hsbench.err"   # report the measured run's errors, not the warm-up's
+	profile_start "$pid" "$c-${lat}ms-r$round-$name"
 	t0=$(cpu_ticks "$pid")
 	# shellcheck disable=SC2046
 	line=$(hsbench_run "$port" "$tmp/$kt.pem" "$conc" "$DURATION" $(case_args "$c")) ||
 		die "hsbench failed against $name: $(tail -n3 "$tmp/hsbench.err")"
 	t1=$(cpu_ticks "$pid")
+	profile_stop "$(kv handshakes "$line")"
 	alive "$name" "$pid" "$kt"
 	hs=$(kv handshakes "$line")
 	cpu=NA
@@ -406,6 +417,30 @@ measure() {
 		say "  $(grep -m1 'errors, first' "$tmp/hsbench.err" || true)"
 	fi
 	: >"$tmp/hsbench.err"
+}
+
+# profile_start PID NAME: with PROFILE set, sample PID and its children
+# (nginx's workers; hsmtls's threads come with its pid) into PROFILE/NAME.
+PERF_PID=""
+PERF_OUT=""
+profile_start() {
+	local pids
+	[ -n "$PROFILE" ] || return 0
+	pids=$(echo "$1" $(pgrep -P "$1" || true) | tr ' ' ,)
+	PERF_OUT=$PROFILE/$2
+	perf record -q -e cpu-clock -F "$PROFILE_HZ" -p "$pids" \
+	    -o "$PERF_OUT.data" >/dev/null 2>"$PERF_OUT.err" &
+	PERF_PID=$!
+	sleep 0.2   # perf attaches before the measured run starts
+}
+
+# profile_stop HANDSHAKES: end the sampling; the count goes beside it.
+profile_stop() {
+	[ -n "$PERF_PID" ] || return 0
+	kill -INT "$PERF_PID" 2>/dev/null || true
+	wait "$PERF_PID" 2>/dev/null || true
+	printf 'handshakes=%s hz=%s\n' "$1" "$PROFILE_HZ" >"$PERF_OUT.hs"
+	PERF_PID=""
 }
 
 # alive NAME PID KT: a server that died makes every later number void.
@@ -522,6 +557,12 @@ main() {
 	pkg_install libengine-pkcs11-openssl
 	find_engine
 	detect_features
+	if [ -n "$PROFILE" ]; then
+		command -v perf >/dev/null || pkg_install linux-perf
+		mkdir -p "$PROFILE"
+		PROFILE=$(cd "$PROFILE" && pwd)
+		say "profiles in $PROFILE (bench/profile-report.sh $PROFILE)"
+	fi
 	mkdir -p "$(dirname "$RESULTS")"
 	# A fresh file: medians must never mix two invocations.
 	{

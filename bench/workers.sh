@@ -28,36 +28,13 @@ ROUNDS=${ROUNDS:-3}
 CONCURRENCY=${CONCURRENCY:-16}
 CLIENT_THREADS=${CLIENT_THREADS:-2}
 CLIENT_NICE=${CLIENT_NICE:-19}
-TCK=$(getconf CLK_TCK)
 
 bench_token "$KEY_TYPE"
 bench_loops_conf 1
 bench_loops_conf "$WORKERS"
-client() {
-	# shellcheck disable=SC2086 # the sigalgs option is one word or none
-	nice -n "$CLIENT_NICE" "$HSBENCH" --connect "127.0.0.1:$port" \
-	    --cafile "$cert" --tls "$TLS" ${SIGALGS:+--sigalgs $SIGALGS} \
-	    --concurrency "$CONCURRENCY" --threads "$CLIENT_THREADS" \
-	    --linger0 "$@"
-}
-
-# measure W: "wW hs_per_s server_us_per_hs"
+# measure W: "wW hs_per_s server_us_per_hs client_us_per_hs"
 measure() {
-	local w=$1 out s0 s1 hs
-	bench_serve "$tmp/w$w.conf"
-	client --duration 1 >/dev/null
-	s0=$(bench_ticks "$pid")
-	out=$(client --duration "$DURATION")
-	s1=$(bench_ticks "$pid")
-	kill "$pid"
-	wait "$pid" 2>/dev/null || true
-	pid=""
-	hs=$(bench_val "$out" handshakes)
-	[ "${hs:-0}" -gt 0 ] || die "no handshakes: $out"
-	[ "$(bench_val "$out" errors)" = 0 ] || die "errors: $out"
-	printf 'w%s %s %s %s\n' "$w" "$(bench_val "$out" hs_per_s)" \
-	    "$(awk -v c=$((s1 - s0)) -v t="$TCK" -v h="$hs" 'BEGIN { printf "%.1f", c / t * 1e6 / h }')" \
-	    "$(awk -v c="$(bench_val "$out" client_cpu_s)" -v h="$hs" 'BEGIN { printf "%.1f", c * 1e6 / h }')"
+	printf 'w%s %s\n' "$1" "$(bench_hs_run "$tmp/w$1.conf")"
 }
 
 say "TLS $TLS ${SIGALGS:+($SIGALGS) }$KEY_TYPE key on SoftHSM, 0 ms, $CONCURRENCY connections over $CLIENT_THREADS client threads at nice $CLIENT_NICE, ${DURATION}s x $ROUNDS rounds, $(nproc) cores"
