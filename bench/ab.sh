@@ -9,6 +9,7 @@
 #   BUILD [<source>/build]  KEY_TYPE [ec:P-256]  TLS [1.3]  SIGALGS []
 #   WORKERS [2]  DURATION seconds per run [5]  ROUNDS [4]
 #   CONCURRENCY [16]  CLIENT_THREADS [2]  CLIENT_NICE [19]
+#   AFFINITY []  on or off: "worker-cpu-affinity" in the configuration
 # Prints per run handshakes/s and server CPU microseconds per handshake
 # (from /proc/PID/stat), then the medians and B / A.  Only 127.0.0.1 is
 # ever contacted.

@@ -73,11 +73,12 @@ bench_serve() {   # bench_serve CONF
 }
 
 # bench_loops_conf N: $tmp/wN.conf, the token's key served in-process by
-# "workers N" event loops.
+# "workers N" event loops (AFFINITY=on: pinned, "worker-cpu-affinity on").
 bench_loops_conf() {
 	cat >"$tmp/w$1.conf" <<EOF
 listen 127.0.0.1:0;
 workers $1;
+${AFFINITY:+worker-cpu-affinity $AFFINITY;}
 token hsmtls-dev { pin-file $pin; }
 site bench { root $www; key "$uri" $cert; }
 EOF

@@ -14,6 +14,7 @@
 #   BUILD [<source>/build]  KEY_TYPE [ec:P-256]  TLS [1.3]  WORKERS [2]
 #   BURST [32]  PERIOD_MS [50]  INTERVAL_MS [5]  DURATION [6]  ROUNDS [3]
 #   CLIENT_NICE [0]  nice value of the load client (hsbench)
+#   AFFINITY [off]   on: the loops pinned, "worker-cpu-affinity on"
 #   PROBE_NICE [0]   nice value of the probe (kaprobe)
 #   PROBE_FIFO [0]   1: run the probe under SCHED_FIFO (chrt -f 10, as
 #                    root), so that its own wait for a core, which a
@@ -57,10 +58,10 @@ probe() {
 	local w=$1 mode=$2 out load="" lpid=""
 	bench_serve "$tmp/w$w.conf"
 	if [ "$mode" = burst ]; then
-		nice -n "$CLIENT_NICE" "$HSBENCH" --connect "127.0.0.1:$port" \
-		    --cafile "$cert" --tls "$TLS" --rate "$rate" --burst "$BURST" \
-		    --concurrency $((BURST * 2)) --duration $((DURATION + 1)) \
-		    --linger0 >"$tmp/load.out" 2>"$tmp/load.err" &
+		# Room for two bursts in flight, whatever CONCURRENCY says.
+		CONCURRENCY=$((BURST * 2)) CLIENT_THREADS=1 bench_client \
+		    --rate "$rate" --burst "$BURST" --duration $((DURATION + 1)) \
+		    >"$tmp/load.out" 2>"$tmp/load.err" &
 		lpid=$!
 		sleep 0.5
 	fi
@@ -79,7 +80,7 @@ probe() {
 	    "$(bench_val "$load" hs_per_s)" "$(bench_val "$load" errors)"
 }
 
-say "TLS $TLS $KEY_TYPE on SoftHSM, 0 ms; probe as ${probe_sched[*]}; probe every ${INTERVAL_MS} ms for ${DURATION}s; bursts of $BURST every ${PERIOD_MS} ms ($rate hs/s); $ROUNDS rounds; $(nproc) cores"
+say "TLS $TLS $KEY_TYPE on SoftHSM, 0 ms; worker-cpu-affinity ${AFFINITY:-off}; probe as ${probe_sched[*]}; probe every ${INTERVAL_MS} ms for ${DURATION}s; bursts of $BURST every ${PERIOD_MS} ms ($rate hs/s); $ROUNDS rounds; $(nproc) cores"
 : >"$tmp/results"
 for r in $(seq "$ROUNDS"); do
 	for w in 1 "$WORKERS"; do

@@ -135,6 +135,7 @@ worker(void *arg)
 	struct hk_op *op;
 	int expected;
 
+	(void)pthread_setname_np(pthread_self(), "keyop");
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		while (p->head == NULL && !p->stop)
@@ -184,6 +185,7 @@ monitor(void *arg)
 	struct timespec ts;
 	uint64_t now;
 
+	(void)pthread_setname_np(pthread_self(), "keyop-monitor");
 	pthread_mutex_lock(&p->lock);
 	while (!p->stop) {
 		now = hk_op_now_ms();

@@ -255,6 +255,7 @@ prober(void *arg)
 {
 	struct hk_p11 *p = arg;
 
+	(void)pthread_setname_np(pthread_self(), "token-prober");
 	pthread_mutex_lock(&p->plock);
 	while (!p->stop) {
 		if (atomic_load(&p->up)) {

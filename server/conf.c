@@ -793,6 +793,8 @@ static int d_imported(struct ctx *x, void *o)
 { return set_bool(x, &C(x)->allow_imported_key); }
 static int d_max_conns(struct ctx *x, void *o)
 { return set_count(x, 1, 1000000, &C(x)->max_conns); }
+static int d_affinity(struct ctx *x, void *o)
+{ return set_bool(x, &C(x)->worker_cpu_affinity); }
 static int d_workers(struct ctx *x, void *o)
 { return set_count(x, 1, CONF_MAX_WORKERS, &C(x)->workers); }
 static int d_hs_timeout(struct ctx *x, void *o)
@@ -1129,6 +1131,7 @@ static const struct directive top_dirs[] = {
 	{ "allow-imported-key", d_imported, false, false },
 	{ "max-connections", d_max_conns, false, false },
 	{ "workers", d_workers, false, false },
+	{ "worker-cpu-affinity", d_affinity, false, false },
 	{ "handshake-timeout", d_hs_timeout, false, false },
 	{ "header-timeout", d_hdr_timeout, false, false },
 	{ "idle-timeout", d_idle_timeout, false, false },

@@ -115,6 +115,7 @@ struct conf {
 	bool allow_imported_key;
 	unsigned max_conns;
 	unsigned workers;       /* event-loop threads; 0: one per core */
+	bool worker_cpu_affinity;       /* each loop on a CPU of its own */
 	double handshake_timeout, header_timeout, idle_timeout, send_timeout;
 	double shutdown_timeout;
 	double upstream_connect_timeout;

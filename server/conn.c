@@ -22,7 +22,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <openssl/err.h>
 
@@ -960,41 +959,30 @@ static struct conn *conn_alloc(struct server *s, int fd)
 }
 
 /* The client's address as text, for the access log. */
-static void conn_peer_name(struct conn *c)
+static void conn_peer_name(struct conn *c, const struct sockaddr *sa)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 	const void *a = NULL;
 
-	strcpy(c->peer, "-");
-	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == -1)
-		return;
-	if (ss.ss_family == AF_INET)
-		a = &((struct sockaddr_in *)&ss)->sin_addr;
-	else if (ss.ss_family == AF_INET6)
-		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-	if (a == NULL || inet_ntop(ss.ss_family, a, c->peer,
+	if (sa != NULL && sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)sa)->sin_addr;
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (a == NULL || inet_ntop(sa->sa_family, a, c->peer,
 	    sizeof(c->peer)) == NULL)
 		strcpy(c->peer, "-");
 }
 
-int conn_new(struct server *s, int fd)
+int conn_new(struct server *s, int fd, const struct sockaddr *peer)
 {
 	struct conn *c;
-	int one = 1;
 
-	/*
-	 * Each TLS flight and response is written whole, so Nagle only
-	 * delays: without this, a TLS 1.3 session ticket followed by the first
-	 * response waits ~40 ms for the client's delayed ACK.
-	 */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* TCP_NODELAY comes from the listening socket (server_socket()). */
 	if ((c = conn_alloc(s, fd)) == NULL) {
 		log_error("connection: out of memory");
 		close(fd);
 		return -1;
 	}
-	conn_peer_name(c);
+	conn_peer_name(c, peer);
 	SSL_set_accept_state(c->ssl);
 	conn_link(s, c);
 	ev_timer_start(s->ev, &c->timer);

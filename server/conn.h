@@ -5,6 +5,7 @@
 #define SRV_CONN_H
 
 #include <stdbool.h>
+#include <sys/socket.h>
 
 struct server;
 struct conn;
@@ -26,7 +27,8 @@ struct conn_timeouts {
 };
 
 /* Take over the accepted non-blocking socket fd; 0, or -1 (fd closed). */
-int conn_new(struct server *s, int fd);
+/* peer: the client's address from accept(), or NULL when unknown. */
+int conn_new(struct server *s, int fd, const struct sockaddr *peer);
 
 /*
  * Graceful stop: close idle connections now; let those with a request in

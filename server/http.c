@@ -544,23 +544,25 @@ static int http_resolve(const struct http_site *site, const char *path,
 
 	while (*path == '/')
 		path++;         /* relative to the root fd */
-	n = (size_t)snprintf(rel, HTTP_REL_MAX, "%s", *path ? path : ".");
-	if ((fd = http_open_file(site, rel, st, status)) == -1)
-		return -1;
-	if (S_ISDIR(st->st_mode)) {
-		close(fd);
-		if (*path != '\0' && rel[n - 1] != '/') {
-			*status = 301;
+	n = strlen(path);
+	if (n == 0 || path[n - 1] == '/') {
+		/* A directory by its name: straight to its index (the open of
+		 * the directory first would be three system calls more). */
+		snprintf(rel, HTTP_REL_MAX, "%sindex.html", path);
+		fd = http_open_file(site, rel, st, status);
+		if (fd != -1 && !S_ISREG(st->st_mode)) {
+			close(fd);
+			*status = 404;
 			return -1;
 		}
-		snprintf(rel + n, HTTP_REL_MAX - n, "%sindex.html",
-		    rel[n - 1] == '/' ? "" : "/");
-		if ((fd = http_open_file(site, rel, st, status)) == -1)
-			return -1;
+		return fd;
 	}
+	snprintf(rel, HTTP_REL_MAX, "%s", path);
+	if ((fd = http_open_file(site, rel, st, status)) == -1)
+		return -1;
 	if (!S_ISREG(st->st_mode)) {
 		close(fd);
-		*status = 404;
+		*status = S_ISDIR(st->st_mode) ? 301 : 404;
 		return -1;
 	}
 	return fd;

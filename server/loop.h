@@ -132,6 +132,7 @@ struct server {
 	struct server **loops;          /* loop 0: every loop, [0] itself */
 	unsigned nloops;                /* loop 0: how many run */
 	unsigned idx;                   /* this loop's number */
+	bool pinned;                    /* loop 0: worker-cpu-affinity on */
 	pthread_t thread;               /* loops 1..: their thread */
 	ev_async wake;                  /* the inbox has something */
 	pthread_mutex_t inbox_lock;
@@ -165,6 +166,15 @@ void server_announce(struct server *s);
  * line logged (then none runs).  max-connections is shared evenly.
  */
 int server_start_workers(struct server *s, unsigned n);
+
+/*
+ * Loop 0 runs on the process's main thread, and the threads it starts
+ * (the key operation pools of a reload) take its CPU affinity: around
+ * that, server_affinity(s, false) lets it run on every CPU again and
+ * server_affinity(s, true) puts it back on its own.  No-ops without
+ * worker-cpu-affinity.
+ */
+void server_affinity(struct server *s, bool pinned);
 
 /*
  * Loop 0: give every other loop s's generation, access log and key

@@ -241,7 +241,9 @@ static void app_reload(struct server *s)
 		return;
 	}
 	memset(&err, 0, sizeof(err));
+	server_affinity(s, false);      /* new key threads: every CPU */
 	g = gen_build(&c, &a->tk, a->tickets, s->gen, false, &err);
+	server_affinity(s, true);
 	/* Ticket keys only once the rest is good: a failed reload changes
 	 * nothing. */
 	if (g != NULL && tickets_reload(a->tickets, &g->conf, &err) != 0) {
@@ -261,6 +263,9 @@ static void app_reload(struct server *s)
 		    "next restart");
 	if (g->conf.workers != s->gen->conf.workers)
 		log_warn("a workers change takes effect at the next restart");
+	if (g->conf.worker_cpu_affinity != s->gen->conf.worker_cpu_affinity)
+		log_warn("a worker-cpu-affinity change takes effect at the next "
+		    "restart");
 	if (!same_path(g->conf.access_log, s->gen->conf.access_log) &&
 	    app_access_log(s, g->conf.access_log) != 0)
 		log_warn("the access log stays as it was");
