@@ -36,6 +36,7 @@ enum {
 	OPT_UPSTREAM,
 	OPT_PROXY_PROTOCOL,
 	OPT_ALPN,
+	OPT_AFFINITY,
 	OPT_COUNT,
 };
 
@@ -66,6 +67,7 @@ static const struct option cfg_options[] = {
 	{ "upstream",        required_argument, NULL, OPT_UPSTREAM },
 	{ "proxy-protocol",  required_argument, NULL, OPT_PROXY_PROTOCOL },
 	{ "alpn",            required_argument, NULL, OPT_ALPN },
+	{ "worker-cpu-affinity", no_argument,   NULL, OPT_AFFINITY },
 	{ "help",            no_argument,       NULL, 'h' },
 	{ "version",         no_argument,       NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -98,6 +100,7 @@ static void cfg_usage(void)
 	    "                         (default; http/1.1 with --upstream)\n"
 	    "  --max-connections N    concurrent connections (default 1024)\n"
 	    "  --workers N            event-loop threads (default: one per core)\n"
+	    "  --worker-cpu-affinity  each event loop on a CPU of its own\n"
 	    "  --rsa-key-exchange     also offer TLS 1.2 RSA key exchange (needs a key\n"
 	    "                         with CKA_DECRYPT and raw RSA on the token)\n"
 	    "  --allow-weak-key       accept a key that is not sensitive or extractable\n"
@@ -123,7 +126,7 @@ struct cli {
 	const char *upstream, *proxy_protocol, *alpn;
 	const char *max_conns, *pool_threads, *queue_max, *key_timeout;
 	const char *workers;
-	bool rsa_kx, weak, imported, daemon, test;
+	bool rsa_kx, weak, imported, daemon, test, affinity;
 	const char *given[128];         /* first spelling of each option */
 };
 
@@ -232,6 +235,7 @@ static int cfg_option(struct cli *cl, int opt, int argc, char **argv)
 	case OPT_UPSTREAM: return cfg_once(cl, opt, &cl->upstream);
 	case OPT_PROXY_PROTOCOL: return cfg_once(cl, opt, &cl->proxy_protocol);
 	case OPT_ALPN: return cfg_once(cl, opt, &cl->alpn);
+	case OPT_AFFINITY: cl->affinity = flag; return cfg_once(cl, opt, NULL);
 	case 'h': cfg_usage(); return 1;
 	case 'V': printf(LOG_PROGNAME " " PACKAGE_VERSION "\n"); return 1;
 	default: return cfg_bad_option(opt, argc, argv);
@@ -377,6 +381,7 @@ static int cfg_from_flags(struct conf *c, const struct cli *cl)
 	s->nkeys = 1;
 	s->rsa_kx = cl->rsa_kx;
 	c->allow_weak_key = cl->weak;
+	c->worker_cpu_affinity = cl->affinity;
 	c->keyd = dup_or_null(cl->keyd);
 	c->allow_imported_key = cl->imported;
 	c->access_log = dup_or_null(cl->access_log);
@@ -396,6 +401,7 @@ static int cfg_with_file(const struct cli *cl)
 		"allow-imported-key",
 		"pool-threads", "queue-max", "key-timeout", "admin-listen",
 		"access-log", "log-file", "upstream", "proxy-protocol", "alpn",
+		"worker-cpu-affinity",
 	};
 	const struct option *o;
 	size_t i;

@@ -684,7 +684,7 @@ unsigned server_default_workers(void)
  */
 static cpu_set_t server_cpus;
 
-static int server_pin(unsigned idx)
+static int server_pin(unsigned idx, bool say)
 {
 	cpu_set_t one;
 	int cpu, n = CPU_COUNT(&server_cpus), k;
@@ -702,7 +702,8 @@ static int server_pin(unsigned idx)
 		log_warn("worker-cpu-affinity: loop %u: %s", idx, strerror(errno));
 		return -1;
 	}
-	log_info("event loop %u runs on CPU %d", idx, cpu);
+	if (say)
+		log_info("event loop %u runs on CPU %d", idx, cpu);
 	return 0;
 }
 
@@ -711,7 +712,7 @@ void server_affinity(struct server *s, bool pinned)
 	if (!s->pinned)
 		return;
 	if (pinned)
-		(void)server_pin(0);
+		(void)server_pin(0, false);
 	else if ((errno = pthread_setaffinity_np(pthread_self(),
 	    sizeof(server_cpus), &server_cpus)) != 0)
 		log_warn("worker-cpu-affinity: loop 0: %s", strerror(errno));
@@ -726,7 +727,7 @@ static void *server_worker_main(void *arg)
 	snprintf(name, sizeof(name), "loop %u", w->idx);
 	(void)pthread_setname_np(pthread_self(), name);
 	if (w->main->pinned)
-		(void)server_pin(w->idx);
+		(void)server_pin(w->idx, true);
 
 	ev_run(w->ev, 0);
 	atomic_store(&w->finished, true);
@@ -870,7 +871,8 @@ int server_start_workers(struct server *s, unsigned n)
 			break;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (started == n) {
-		server_affinity(s, true);
+		if (s->pinned)
+			(void)server_pin(0, true);
 		return 0;
 	}
 	log_error("cannot start event loop %u: %s", started, strerror(err));

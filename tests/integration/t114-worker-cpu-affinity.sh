@@ -6,7 +6,8 @@
 # process had, also those a reload starts for a new token (the main
 # thread, loop 0, starts them).  Loop threads are named "loop N" and key
 # threads "keyop".  Without the directive nothing is pinned; a value other
-# than on/off is refused.
+# than on/off is refused.  --worker-cpu-affinity does the same for the one-site
+# command line.
 . "$(dirname "$0")/lib.sh"
 need_tool curl taskset
 need_file HSMTLS_BENCH
@@ -120,6 +121,8 @@ got=$(curl_srv --resolve "b.test:$PORT:127.0.0.1" --cacert "$CERT2" "https://b.t
 check_keyop "$ALL" "after the reload"
 [ "$(loop_cpus 0)" = "$c0" ] || fail "after the reload loop 0 is on '$(loop_cpus 0)', want '$c0'"
 [ "$(loop_cpus 1)" = "$c1" ] || fail "after the reload loop 1 is on '$(loop_cpus 1)', want '$c1'"
+[ "$(grep -c "runs on CPU" "$SERVER_LOG")" = 2 ] ||
+	fail "the reload logged the loops' CPUs again: $(grep "runs on CPU" "$SERVER_LOG")"
 load "after the reload"
 stop_server_ok
 
@@ -142,3 +145,19 @@ wait_log "event loop 1 runs on CPU" 1
 check_keyop "$last" "under taskset -c $last"
 load "under taskset"
 stop_server_ok
+
+# Test: the one-site command line: --worker-cpu-affinity pins the loops
+# of --workers 2; with -c it is refused (the file says it).
+start_server --cert "$CERT" --key "$KEY_URI" --pin-file "$PIN_FILE" --root "$ROOT" \
+    --workers 2 --worker-cpu-affinity
+wait_log "event loop 1 runs on CPU" 1
+[ "$(loop_cpus 0)" = "$first" ] || fail "--worker-cpu-affinity: loop 0 on '$(loop_cpus 0)', want '$first'"
+if [ "$NCPU" -ge 2 ]; then
+	[ "$(loop_cpus 1)" = "$second" ] || fail "--worker-cpu-affinity: loop 1 on '$(loop_cpus 1)', want '$second'"
+fi
+load "--worker-cpu-affinity"
+stop_server_ok
+st=0
+timeout "$WAIT_SECS" "$HSMTLS_SERVER" -c "$C" --worker-cpu-affinity </dev/null >/dev/null 2>"$tmp/flag.err" || st=$?
+[ "$st" -eq 1 ] || fail "-c with --worker-cpu-affinity: exit $st, want 1: $(cat "$tmp/flag.err")"
+grep -q -- "--worker-cpu-affinity" "$tmp/flag.err" || fail "-c with --worker-cpu-affinity: the error does not name the flag: $(cat "$tmp/flag.err")"
