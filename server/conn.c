@@ -963,9 +963,9 @@ static void conn_peer_name(struct conn *c, const struct sockaddr *sa)
 {
 	const void *a = NULL;
 
-	if (sa != NULL && sa->sa_family == AF_INET)
+	if (sa->sa_family == AF_INET)
 		a = &((const struct sockaddr_in *)sa)->sin_addr;
-	else if (sa != NULL && sa->sa_family == AF_INET6)
+	else if (sa->sa_family == AF_INET6)
 		a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 	if (a == NULL || inet_ntop(sa->sa_family, a, c->peer,
 	    sizeof(c->peer)) == NULL)

@@ -27,7 +27,7 @@ struct conn_timeouts {
 };
 
 /* Take over the accepted non-blocking socket fd; 0, or -1 (fd closed). */
-/* peer: the client's address from accept(), or NULL when unknown. */
+/* peer: the client's address, from accept(). */
 int conn_new(struct server *s, int fd, const struct sockaddr *peer);
 
 /*

@@ -540,29 +540,21 @@ static int http_resolve(const struct http_site *site, const char *path,
     char *rel, struct stat *st, int *status)
 {
 	size_t n;
+	bool dir;
 	int fd;
 
 	while (*path == '/')
 		path++;         /* relative to the root fd */
 	n = strlen(path);
-	if (n == 0 || path[n - 1] == '/') {
-		/* A directory by its name: straight to its index (the open of
-		 * the directory first would be three system calls more). */
-		snprintf(rel, HTTP_REL_MAX, "%sindex.html", path);
-		fd = http_open_file(site, rel, st, status);
-		if (fd != -1 && !S_ISREG(st->st_mode)) {
-			close(fd);
-			*status = 404;
-			return -1;
-		}
-		return fd;
-	}
-	snprintf(rel, HTTP_REL_MAX, "%s", path);
+	/* A directory by its name: straight to its index (the open of the
+	 * directory first would be three system calls more). */
+	dir = n == 0 || path[n - 1] == '/';
+	snprintf(rel, HTTP_REL_MAX, dir ? "%sindex.html" : "%s", path);
 	if ((fd = http_open_file(site, rel, st, status)) == -1)
 		return -1;
 	if (!S_ISREG(st->st_mode)) {
 		close(fd);
-		*status = S_ISDIR(st->st_mode) ? 301 : 404;
+		*status = !dir && S_ISDIR(st->st_mode) ? 301 : 404;
 		return -1;
 	}
 	return fd;
